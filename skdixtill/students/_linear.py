@@ -1,0 +1,238 @@
+"""The torch shim that trains a logistic regression student on the DiXtill loss.
+
+A binary student has one weight vector and its logits are ``[0, X w + b]``; a
+multiclass student has one weight vector per class. This is the
+parameterisation of scikit-learn's ``LogisticRegression``, and the shim
+minimises the same objective with the same optimiser (scipy's L-BFGS-B, the
+same ``tol`` and ``max_iter``), so with ``alpha=0`` it reproduces
+``LogisticRegression.fit``:
+
+    (1 - alpha) * CE + alpha * (KD + beta * XAI) + ||W||^2 / (2 * C * sum(w))
+
+``sum(w)`` being the sum of sample weights after class weights, as in
+scikit-learn. The intercept is not penalised.
+
+The student's SHAP values are closed form and differentiable in the weights:
+``phi_j(x) = sum over the columns c of j of w_c (z_c(x) - E[z_c])``, the
+expectation over the training rows. For a student without interactions this
+is its exact interventional SHAP value against that background.
+"""
+
+# License: BSD-3-Clause
+
+import numpy as np
+import torch
+from scipy import optimize
+
+from .._losses import (
+    alignment_loss,
+    cross_entropy,
+    distillation_loss,
+    dixtill_loss,
+)
+from ..attributions._teacher import center_classes
+
+
+def linear_attributions(Z, coef, mean, groups_matrix):
+    """Return closed-form SHAP values of a linear model per original column.
+
+    Parameters
+    ----------
+    Z : ndarray or tensor of shape (n_samples, n_columns)
+        Rows as the linear model receives them.
+    coef : ndarray or tensor of shape (n_outputs, n_columns)
+    mean : ndarray or tensor of shape (n_columns,)
+        Expectation of each column over the background rows.
+    groups_matrix : ndarray or tensor of shape (n_columns, n_features)
+        1 where a column belongs to an original column.
+
+    Returns
+    -------
+    phi : ndarray or tensor of shape (n_samples, n_features, n_outputs)
+        Multiclass attributions are centred over classes.
+    """
+    if isinstance(Z, torch.Tensor):
+        phi = torch.einsum("nc,kc,cf->nfk", Z - mean, coef, groups_matrix)
+    else:
+        phi = np.einsum("nc,kc,cf->nfk", Z - mean, coef, groups_matrix)
+    return center_classes(phi)
+
+
+class LinearStudentProblem:
+    """The DiXtill objective of a linear student, as a function of its weights.
+
+    Parameters
+    ----------
+    Z : ndarray of shape (n_samples, n_columns)
+    y : ndarray of shape (n_samples,)
+        Labels encoded as 0..n_classes-1.
+    n_classes : int
+    teacher_logits : ndarray of shape (n_samples, n_classes) or None
+    ce_weights : ndarray of shape (n_samples,)
+        Sample weights times class weights, for the cross-entropy.
+    weights : ndarray of shape (n_samples,)
+        Sample weights, for the distillation and alignment terms.
+    alignment : dict or None
+        ``rows`` (indices into Z), ``teacher_phi`` (normalised, of shape
+        (n_rows, n_features, n_outputs)), ``mean`` and ``groups_matrix``.
+    alpha, beta, temperature : float
+    l2_strength : float
+        Zero for an unpenalised student.
+    fit_intercept : bool
+    """
+
+    def __init__(
+        self,
+        Z,
+        y,
+        n_classes,
+        teacher_logits,
+        ce_weights,
+        weights,
+        alignment,
+        alpha,
+        beta,
+        temperature,
+        l2_strength,
+        fit_intercept,
+    ):
+        as_tensor = torch.as_tensor
+        self.Z = as_tensor(Z, dtype=torch.float64)
+        self.y = as_tensor(y, dtype=torch.int64)
+        self.n_classes = n_classes
+        self.n_outputs = 1 if n_classes == 2 else n_classes
+        self.n_columns = Z.shape[1]
+        self.teacher_logits = None
+        if teacher_logits is not None:
+            self.teacher_logits = as_tensor(teacher_logits, dtype=torch.float64)
+        self.ce_weights = as_tensor(ce_weights, dtype=torch.float64)
+        self.weights = as_tensor(weights, dtype=torch.float64)
+        self.alpha = alpha
+        self.beta = beta
+        self.temperature = temperature
+        self.l2_strength = l2_strength
+        self.fit_intercept = fit_intercept
+
+        self.alignment = None
+        if alignment is not None:
+            rows = np.asarray(alignment["rows"])
+            self.alignment = {
+                "Z": self.Z[rows],
+                "weights": self.weights[rows],
+                "teacher_phi": as_tensor(alignment["teacher_phi"], dtype=torch.float64),
+                "mean": as_tensor(alignment["mean"], dtype=torch.float64),
+                "groups_matrix": as_tensor(
+                    alignment["groups_matrix"], dtype=torch.float64
+                ),
+            }
+        self.last_terms = {}
+
+    @property
+    def n_parameters(self):
+        return self.n_outputs * (self.n_columns + int(self.fit_intercept))
+
+    def unpack(self, parameters):
+        """Split a flat parameter vector into (coef, intercept)."""
+        shaped = parameters.reshape(self.n_outputs, -1)
+        coef = shaped[:, : self.n_columns]
+        if self.fit_intercept:
+            return coef, shaped[:, self.n_columns]
+        return coef, torch.zeros(self.n_outputs, dtype=parameters.dtype)
+
+    def logits(self, coef, intercept, Z):
+        scores = Z @ coef.T + intercept
+        if self.n_classes == 2:
+            return torch.cat([torch.zeros_like(scores), scores], dim=1)
+        return scores
+
+    def loss(self, parameters):
+        """Return the objective and store its terms in ``last_terms``."""
+        coef, intercept = self.unpack(parameters)
+        logits = self.logits(coef, intercept, self.Z)
+        zero = torch.zeros((), dtype=torch.float64)
+
+        ce = cross_entropy(logits, self.y, self.ce_weights) if self.alpha < 1 else zero
+        kd = zero
+        if self.alpha > 0 and self.teacher_logits is not None:
+            kd = distillation_loss(
+                logits, self.teacher_logits, self.temperature, self.weights
+            )
+        xai = zero
+        if self.alpha > 0 and self.beta > 0 and self.alignment is not None:
+            xai = self._alignment_term(coef)
+        penalty = 0.5 * self.l2_strength * torch.sum(coef**2)
+        total = dixtill_loss(ce, kd, xai, self.alpha, self.beta) + penalty
+
+        self.last_terms = {
+            "loss": total.item(),
+            "ce": ce.item(),
+            "kd": kd.item(),
+            "xai": xai.item(),
+        }
+        return total
+
+    def _alignment_term(self, coef):
+        data = self.alignment
+        student_phi = linear_attributions(
+            data["Z"], coef, data["mean"], data["groups_matrix"]
+        )
+        return alignment_loss(data["teacher_phi"], student_phi, data["weights"])
+
+    def loss_and_gradient(self, flat):
+        """Return the objective and its gradient for scipy, as float64 arrays."""
+        parameters = torch.tensor(flat, dtype=torch.float64, requires_grad=True)
+        total = self.loss(parameters)
+        (gradient,) = torch.autograd.grad(total, parameters)
+        return total.item(), gradient.numpy().copy()
+
+
+def fit_linear_student(problem, max_iter, tol, verbose=0, log=print):
+    """Minimise the objective with L-BFGS-B from zero weights.
+
+    Returns
+    -------
+    coef : ndarray of shape (n_outputs, n_columns)
+    intercept : ndarray of shape (n_outputs,)
+    n_iter : int
+    history : list of dict
+        The loss and its CE, KD and XAI terms after each iteration.
+    """
+    history = []
+
+    def record(intermediate_result):
+        row = {"iteration": len(history) + 1, **problem.last_terms}
+        history.append(row)
+        if verbose > 1 or (verbose == 1 and row["iteration"] % 10 == 1):
+            log(_format_row(row))
+
+    if verbose > 0:
+        log(_format_header())
+    result = optimize.minimize(
+        problem.loss_and_gradient,
+        np.zeros(problem.n_parameters),
+        method="L-BFGS-B",
+        jac=True,
+        callback=record,
+        options={
+            "maxiter": max_iter,
+            "maxls": 50,
+            "gtol": tol,
+            "ftol": 64 * np.finfo(float).eps,
+        },
+    )
+    parameters = torch.as_tensor(result.x, dtype=torch.float64)
+    coef, intercept = problem.unpack(parameters)
+    if verbose == 1 and history and history[-1]["iteration"] % 10 != 1:
+        log(_format_row(history[-1]))
+    return coef.numpy().copy(), intercept.numpy().copy(), int(result.nit), history
+
+
+def _format_header():
+    return f"{'iter':>6}  {'loss':>10}  {'ce':>10}  {'kd':>10}  {'xai':>10}"
+
+
+def _format_row(row):
+    return (
+        f"{row['iteration']:>6}  {row['loss']:>10.5f}  {row['ce']:>10.5f}  "
+        f"{row['kd']:>10.5f}  {row['xai']:>10.5f}"
+    )
