@@ -89,11 +89,15 @@ class DiXtillClassifier(ClassifierMixin, BaseEstimator):
         is classic knowledge distillation and computes no attributions.
     temperature : float, default=3.0
         Softmax temperature of the distillation term.
-    feature_perturbation : {"interventional", "tree_path_dependent"}, \
-            default="interventional"
-        How TreeSHAP treats absent features: against ``n_background_samples``
-        training rows (what a linear student's closed-form SHAP values
-        compute), or along the trees' own paths (cheaper).
+    feature_perturbation : {"tree_path_dependent", "interventional"}, \
+            default="tree_path_dependent"
+        How TreeSHAP treats absent features: along the trees' own paths, or
+        against ``n_background_samples`` training rows (what a linear
+        student's closed-form SHAP values compute). On Adult both gave the
+        student the same correlation with the teacher, measured against
+        either mode's attributions, while the path-dependent mode explained
+        rows about four times faster and needs no background, so its cache
+        is shared by fits on different rows (docs/method.md).
     n_attribution_samples : int, float or None, default=2000
         Training rows on which the teacher is explained and the alignment term
         is computed: a count, a fraction of the rows, or None for all rows.
@@ -203,7 +207,7 @@ class DiXtillClassifier(ClassifierMixin, BaseEstimator):
         alpha=0.5,
         beta=0.3,
         temperature=3.0,
-        feature_perturbation="interventional",
+        feature_perturbation="tree_path_dependent",
         n_attribution_samples=2000,
         n_background_samples=100,
         feature_groups=None,

@@ -15,6 +15,9 @@ n_outputs)``: ``n_outputs`` is 1 for binary problems (the output for
 
 # License: BSD-3-Clause
 
+import contextlib
+import os
+import sys
 import time
 import warnings
 
@@ -214,7 +217,8 @@ class TeacherExplainer:
                 self.final, feature_perturbation="tree_path_dependent"
             )
         # Additivity is checked below against the teacher's own predictions.
-        values = explainer.shap_values(Z, check_additivity=False)
+        with _quiet_stderr(self.verbose == 0):
+            values = explainer.shap_values(Z, check_additivity=False)
         return self._select_outputs(np.asarray(values), explainer.expected_value)
 
     def _select_outputs(self, values, expected):
@@ -295,6 +299,33 @@ class TeacherExplainer:
                 f"{_other_mode(self.feature_perturbation)!r}, or a teacher type "
                 "that shap supports exactly."
             )
+
+
+@contextlib.contextmanager
+def _quiet_stderr(quiet):
+    """Hide what compiled code writes to stderr, when ``quiet`` is true.
+
+    shap's compiled interventional TreeSHAP draws a progress bar on the
+    process's stderr, which Python's own redirection does not reach.
+    """
+    if not quiet:
+        yield
+        return
+    try:
+        descriptor = sys.stderr.fileno()
+    except (AttributeError, OSError, ValueError):
+        # No real stderr (a notebook or a captured stream): nothing to hide.
+        yield
+        return
+    sys.stderr.flush()
+    saved = os.dup(descriptor)
+    try:
+        with open(os.devnull, "w") as devnull:
+            os.dup2(devnull.fileno(), descriptor)
+            yield
+    finally:
+        os.dup2(saved, descriptor)
+        os.close(saved)
 
 
 def _other_mode(mode):
