@@ -8,7 +8,6 @@ from numbers import Integral, Real
 
 import numpy as np
 import pandas as pd
-import torch
 from sklearn.base import BaseEstimator, ClassifierMixin, _fit_context, clone
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.frozen import FrozenEstimator
@@ -24,7 +23,6 @@ from sklearn.utils.validation import (
 )
 
 from ._groups import check_feature_groups, group_matrix, output_groups
-from ._losses import scale_normalize
 from ._validation import (
     check_teacher,
     check_X,
@@ -33,6 +31,7 @@ from ._validation import (
     split_student,
 )
 from .attributions._cache import AttributionCache, cache_location, fingerprint, row_hashes
+from .attributions._linear import linear_attributions
 from .attributions._teacher import (
     TeacherExplainer,
     center_classes,
@@ -41,11 +40,6 @@ from .attributions._teacher import (
     warn_agnostic_cost,
 )
 from .students._builders import make_default_student
-from .students._linear import (
-    LinearStudentProblem,
-    fit_linear_student,
-    linear_attributions,
-)
 
 # Bump when the way attributions are computed changes, so on-disk caches
 # written by another version are not reused.
@@ -377,6 +371,8 @@ class DiXtillClassifier(ClassifierMixin, BaseEstimator):
         return groups
 
     def _train_student(self, Z, logits, final, weights, alignment):
+        from .students._linear import LinearStudentProblem, fit_linear_student
+
         ce_weights = weights * self._class_weights(final)
         C = self._student_C
         l2_strength = 0.0 if np.isinf(C) else 1.0 / (C * ce_weights.sum())
@@ -443,6 +439,12 @@ class DiXtillClassifier(ClassifierMixin, BaseEstimator):
             return None
         rows = self._attribution_rows(len(X), rng)
         phi = self._teacher_attributions(_take(X, rows))
+        # torch is imported here, not at module level, so that importing
+        # skdixtill stays fast.
+        import torch
+
+        from ._losses import scale_normalize
+
         row_weights = torch.as_tensor(weights[rows], dtype=torch.float64)
         phi_normalized = scale_normalize(torch.as_tensor(phi), row_weights).numpy()
         return {
@@ -600,6 +602,7 @@ class DiXtillClassifier(ClassifierMixin, BaseEstimator):
         X = self._check_predict_input(X)
         preprocessor, final = split_student(self.student_)
         Z = X if preprocessor is None else preprocessor.transform(X)
+        # A NumPy computation: explaining needs no torch.
         phi = linear_attributions(
             to_dense(Z), final.coef_, self._student_mean, self._student_groups_matrix
         )
