@@ -41,7 +41,7 @@ def parse_args():
         default="tree_path_dependent",
         choices=["tree_path_dependent", "interventional"],
     )
-    parser.add_argument("--n-attribution-samples", type=int, default=2000)
+    parser.add_argument("--n-attribution-samples", type=int, default=1000)
     parser.add_argument("--output", default="benchmarks/results/adult_distill.json")
     return parser.parse_args()
 

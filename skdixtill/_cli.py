@@ -97,8 +97,8 @@ def _add_model_arguments(parser):
     group.add_argument(
         "--n-attribution-samples",
         type=int,
-        default=2000,
-        help="training rows on which the teacher is explained (default: 2000)",
+        default=1000,
+        help="training rows on which the teacher is explained (default: 1000)",
     )
     group.add_argument(
         "--n-eval-samples",
