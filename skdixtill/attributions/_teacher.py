@@ -22,6 +22,7 @@ import time
 import warnings
 
 import numpy as np
+import pandas as pd
 from sklearn.frozen import FrozenEstimator
 from sklearn.pipeline import Pipeline
 
@@ -153,13 +154,18 @@ class TeacherExplainer:
         Rows of the original columns for the interventional mode and for the
         model-agnostic explainer.
     verbose : int
+    seed : int or None
+        Seed of the permutations drawn by the model-agnostic explainer.
     """
 
-    def __init__(self, teacher, classes, feature_perturbation, background, verbose=0):
+    def __init__(
+        self, teacher, classes, feature_perturbation, background, verbose=0, seed=None
+    ):
         self.teacher = teacher
         self.classes = np.asarray(classes)
         self.feature_perturbation = feature_perturbation
         self.verbose = verbose
+        self.seed = seed
 
         self.preprocessor, self.final = split_pipeline(teacher)
         self.positions = class_positions(self.final.classes_, self.classes)
@@ -193,13 +199,19 @@ class TeacherExplainer:
         explained output.
         """
         Z = self.transformed(X)
-        start = time.perf_counter()
-        if self.is_tree:
-            phi, base = self._tree_shap(Z)
-        else:
-            phi, base = self._permutation_shap(Z)
-        self.seconds_ = time.perf_counter() - start
-        self._check_additivity(Z, phi, base)
+        with warnings.catch_warnings():
+            # The final estimator is called on arrays here, also when it was
+            # fitted on a DataFrame, which is expected and worth no warning.
+            warnings.filterwarnings(
+                "ignore", message="X does not have valid feature names", category=UserWarning
+            )
+            start = time.perf_counter()
+            if self.is_tree:
+                phi, base = self._tree_shap(Z)
+            else:
+                phi, base = self._permutation_shap(Z)
+            self.seconds_ = time.perf_counter() - start
+            self._check_additivity(Z, phi, base)
         return phi, base
 
     def _tree_shap(self, Z):
@@ -217,9 +229,21 @@ class TeacherExplainer:
                 self.final, feature_perturbation="tree_path_dependent"
             )
         # Additivity is checked below against the teacher's own predictions.
-        with _quiet_stderr(self.verbose == 0):
+        with _quiet_stderr(self.verbose == 0), warnings.catch_warnings():
+            # shap 0.51 warns on every LightGBM binary model that its output
+            # "has changed to a list of ndarray", yet returns one array.
+            warnings.filterwarnings(
+                "ignore", message="LightGBM binary classifier with TreeExplainer"
+            )
             values = explainer.shap_values(Z, check_additivity=False)
-        return self._select_outputs(np.asarray(values), explainer.expected_value)
+        phi, base = self._select_outputs(np.asarray(values), explainer.expected_value)
+        if self.feature_perturbation == "interventional":
+            # The interventional base value is the mean output over the
+            # background. shap 0.51 computes it with one intercept for all
+            # classes, which is wrong for multiclass XGBoost 3 models that
+            # have one intercept per class.
+            base = self.output(self.background).mean(axis=0)
+        return phi, base
 
     def _select_outputs(self, values, expected):
         expected = np.atleast_1d(np.asarray(expected, dtype=float))
@@ -234,8 +258,20 @@ class TeacherExplainer:
             return sign * values, sign * expected[:1]
         return values[:, :, self.positions], expected[self.positions]
 
+    def _model_input(self, Z):
+        """Return Z with the column names the final estimator was fitted with.
+
+        A final estimator fitted on a DataFrame warns when it is given a plain
+        array, so the dense array is named again before it is predicted on.
+        """
+        names = getattr(self.final, "feature_names_in_", None)
+        if names is None or len(names) != Z.shape[1]:
+            return Z
+        return pd.DataFrame(Z, columns=names)
+
     def output(self, Z):
         """Return the explained output, shape (n_samples, n_outputs)."""
+        Z = self._model_input(Z)
         if self.is_tree and self.output_space == LOG_ODDS:
             return self._margin(Z)
         if self.output_space == PROBABILITY:
@@ -259,7 +295,7 @@ class TeacherExplainer:
         return margin[:, self.positions]
 
     def _agnostic_output(self, Z):
-        logits = teacher_logits(self.final, Z, self.classes)
+        logits = teacher_logits(self.final, self._model_input(Z), self.classes)
         if len(self.classes) == 2:
             return (logits[:, 1] - logits[:, 0])[:, np.newaxis]
         return logits
@@ -269,8 +305,19 @@ class TeacherExplainer:
 
         n_columns = Z.shape[1]
         masker = shap.maskers.Independent(self.background, max_samples=len(self.background))
-        explainer = shap.PermutationExplainer(self._agnostic_output, masker)
-        result = explainer(Z, max_evals=2 * n_columns + 1, silent=self.verbose == 0)
+        # shap 0.51 calls np.random.seed(seed) and then draws permutations
+        # from numpy's global generator, so the caller's global state is
+        # saved and restored around it.
+        global_state = np.random.get_state()
+        try:
+            explainer = shap.PermutationExplainer(
+                self._agnostic_output, masker, seed=self.seed
+            )
+            result = explainer(
+                Z, max_evals=2 * n_columns + 1, silent=self.verbose == 0
+            )
+        finally:
+            np.random.set_state(global_state)
         values = np.asarray(result.values, dtype=float)
         base = np.asarray(result.base_values, dtype=float)
         if values.ndim == 2:
