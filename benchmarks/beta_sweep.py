@@ -57,8 +57,9 @@ def parse_args():
     )
     parser.add_argument(
         "--feature-perturbation",
-        default="interventional",
-        choices=["interventional", "tree_path_dependent"],
+        default="tree_path_dependent",
+        choices=["tree_path_dependent", "interventional"],
+        help="TreeSHAP mode of the teacher (default: the distiller's default)",
     )
     parser.add_argument("--output-dir", default="benchmarks/results")
     return parser.parse_args()

@@ -33,6 +33,8 @@ from ._validation import (
 from .attributions._cache import AttributionCache, cache_location, fingerprint, row_hashes
 from .attributions._linear import linear_attributions
 from .attributions._teacher import (
+    AdditivityError,
+    AttributionWarning,
     TeacherExplainer,
     center_classes,
     teacher_logits,
@@ -240,7 +242,10 @@ class DiXtillClassifier(ClassifierMixin, BaseEstimator):
         y : array-like of shape (n_samples,)
         sample_weight : array-like of shape (n_samples,), default=None
             Weights of the rows in every loss term, also passed to the
-            teacher's fit.
+            teacher's fit. Rows of weight zero are never explained, and the
+            background is drawn in proportion to the weights. The student's
+            preprocessing steps (imputer, scaler, encoders) are fitted
+            without weights.
 
         Returns
         -------
@@ -455,10 +460,10 @@ class DiXtillClassifier(ClassifierMixin, BaseEstimator):
     def _alignment_data(self, X, weights, rng):
         """Return the teacher's normalised attributions on a row sample, or None."""
         self.attribution_stats_ = {"rows_requested": 0, "rows_explained": 0, "seconds": 0.0}
-        self._set_explainer(X, rng)
+        self._set_explainer(X, rng, weights)
         if self.alpha == 0 or self.beta == 0:
             return None
-        rows = self._attribution_rows(len(X), rng)
+        rows = self._attribution_rows(len(X), rng, weights)
         phi = self._teacher_attributions(_take(X, rows))
         # torch is imported here, not at module level, so that importing
         # skdixtill stays fast.
@@ -475,10 +480,9 @@ class DiXtillClassifier(ClassifierMixin, BaseEstimator):
             "groups_matrix": self._student_groups_matrix,
         }
 
-    def _set_explainer(self, X, rng):
+    def _set_explainer(self, X, rng, weights=None):
         needs_background = self.feature_perturbation == "interventional"
-        n_background = min(self.n_background_samples, len(X))
-        background_rows = np.sort(rng.choice(len(X), n_background, replace=False))
+        background_rows = self._background_rows_of(len(X), rng, weights)
         # Neural students are explained against the same rows.
         self._background_rows = background_rows
         background = _take(X, background_rows)
@@ -498,15 +502,31 @@ class DiXtillClassifier(ClassifierMixin, BaseEstimator):
         groups = self._groups(preprocessor, n_columns, "teacher")
         self._teacher_groups_matrix = group_matrix(groups, self.n_features_in_)
 
-    def _attribution_rows(self, n_samples, rng):
+    def _background_rows_of(self, n_samples, rng, weights):
+        """Draw the background rows, in proportion to their sample weights."""
+        if weights is None:
+            n_background = min(self.n_background_samples, n_samples)
+            return np.sort(rng.choice(n_samples, n_background, replace=False))
+        weights = np.asarray(weights, dtype=float)
+        n_background = min(self.n_background_samples, int(np.sum(weights > 0)))
+        rows = rng.choice(
+            n_samples, n_background, replace=False, p=weights / weights.sum()
+        )
+        return np.sort(rows)
+
+    def _attribution_rows(self, n_samples, rng, weights=None):
+        # Rows of weight zero do not count in the loss, so they are not drawn.
+        candidates = np.arange(n_samples)
+        if weights is not None:
+            candidates = np.flatnonzero(np.asarray(weights) > 0)
         n_rows = self.n_attribution_samples
         if n_rows is None:
-            return np.arange(n_samples)
+            return candidates
         if isinstance(n_rows, Real) and not isinstance(n_rows, Integral):
             n_rows = max(1, int(round(n_rows * n_samples)))
-        if n_rows >= n_samples:
-            return np.arange(n_samples)
-        return np.sort(rng.choice(n_samples, n_rows, replace=False))
+        if n_rows >= len(candidates):
+            return candidates
+        return np.sort(rng.choice(candidates, n_rows, replace=False))
 
     def _cache_key(self):
         explainer = self._explainer
@@ -521,7 +541,35 @@ class DiXtillClassifier(ClassifierMixin, BaseEstimator):
         )
 
     def _teacher_attributions(self, X):
-        """Return the teacher's attributions per input column, from the cache when there."""
+        """Return the teacher's attributions per input column, from the cache when there.
+
+        Interventional TreeSHAP that does not add up to the teacher's output
+        (shap 0.51 gets some forests and histogram gradient boosting wrong)
+        falls back, with a warning, to the path-dependent mode, which is exact
+        for tree ensembles.
+        """
+        explainer = self._explainer
+        try:
+            return self._explained_rows(X)
+        except AdditivityError as error:
+            if not (explainer.is_tree and explainer.feature_perturbation == "interventional"):
+                raise
+            warnings.warn(
+                f"{error} Falling back to feature_perturbation='tree_path_dependent'.",
+                AttributionWarning,
+                stacklevel=3,
+            )
+        self._explainer = TeacherExplainer(
+            self.teacher_,
+            self._teacher_classes(),
+            "tree_path_dependent",
+            None,
+            verbose=self.verbose,
+        )
+        self.teacher_attribution_method_ = self._explainer.method
+        return self._explained_rows(X)
+
+    def _explained_rows(self, X):
         explainer = self._explainer
         if not explainer.is_tree:
             warn_agnostic_cost(explainer, len(X))
@@ -551,6 +599,12 @@ class DiXtillClassifier(ClassifierMixin, BaseEstimator):
         check_is_fitted(self)
         X = check_X(X)
         validate_data(self, X, reset=False, skip_check_array=True)
+        names = getattr(self, "feature_names_in_", None)
+        if names is not None and not isinstance(X, pd.DataFrame):
+            # validate_data has warned that X has no column names. The teacher
+            # and the student select columns by name, so the names are put
+            # back in the order seen at fit.
+            X = pd.DataFrame(X, columns=names).infer_objects()
         return X
 
     def predict(self, X):

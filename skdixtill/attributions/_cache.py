@@ -18,9 +18,10 @@ import os
 import uuid
 from collections import OrderedDict
 
-import joblib
 import numpy as np
 import pandas as pd
+from joblib.hashing import NumpyHasher
+from numpy.lib import recfunctions
 
 # Keys kept in the in-process cache. Each holds at most a few MB for a
 # sample of a few thousand rows.
@@ -34,9 +35,24 @@ def row_hashes(X):
     return pd.util.hash_pandas_object(frame, index=False).to_numpy(dtype=np.uint64)
 
 
+class _PaddingBlindHasher(NumpyHasher):
+    """joblib's hasher, applied to structured arrays without their padding bytes.
+
+    scikit-learn's tree nodes are a structured array whose padding bytes are
+    not initialised, so ``joblib.hash`` gives a fitted tree a different value
+    each time it is unpickled, and a cache keyed on it would never be hit by
+    another process.
+    """
+
+    def save(self, obj):
+        if isinstance(obj, np.ndarray) and obj.dtype.fields is not None:
+            obj = recfunctions.repack_fields(obj)
+        super().save(obj)
+
+
 def fingerprint(*objects):
     """Return a hash of fitted objects and settings, stable across processes."""
-    return joblib.hash(objects)
+    return _PaddingBlindHasher(hash_name="md5").hash(objects)
 
 
 def cache_location(memory):

@@ -203,7 +203,9 @@ class TeacherExplainer:
             # The final estimator is called on arrays here, also when it was
             # fitted on a DataFrame, which is expected and worth no warning.
             warnings.filterwarnings(
-                "ignore", message="X does not have valid feature names", category=UserWarning
+                "ignore",
+                message="X does not have valid feature names",
+                category=UserWarning,
             )
             start = time.perf_counter()
             if self.is_tree:

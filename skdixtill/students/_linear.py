@@ -74,6 +74,9 @@ class LinearStudentProblem:
         fit_intercept,
     ):
         as_tensor = torch.as_tensor
+        # A read-only X (a memory map from joblib's n_jobs) would make torch
+        # warn about non-writable tensors, so such arrays are copied.
+        Z = np.require(Z, dtype=np.float64, requirements="W")
         self.Z = as_tensor(Z, dtype=torch.float64)
         self.y = as_tensor(y, dtype=torch.int64)
         self.n_classes = n_classes
