@@ -28,7 +28,11 @@ from xgboost import XGBClassifier
 from skdixtill import DiXtillClassifier, make_additive_student, make_teacher_pipeline
 from skdixtill.attributions._cache import clear_in_process_cache
 from skdixtill.datasets import load_adult
-from skdixtill.metrics import feature_attribution_stability, shap_correlation, top_k_overlap
+from skdixtill.metrics import (
+    feature_attribution_stability,
+    shap_correlation,
+    top_k_overlap,
+)
 
 
 def parse_args():
@@ -60,7 +64,9 @@ def main():
     y_test = (data.y_test == data.positive_class).astype(int)
 
     teacher = make_teacher_pipeline(
-        XGBClassifier(n_estimators=500, max_depth=6, learning_rate=0.05, random_state=0),
+        XGBClassifier(
+            n_estimators=500, max_depth=6, learning_rate=0.05, random_state=0
+        ),
         X_train,
     )
     teacher_seconds = fit_timed(teacher, X_train, y_train)
@@ -79,7 +85,9 @@ def main():
     )
     reference = DiXtillClassifier(frozen, beta=0.0, **settings).fit(X_train, y_train)
     teacher_phi = reference.explain_teacher(X_eval)
-    teacher_fas = feature_attribution_stability(reference.explain_teacher, X_fas, random_state=0)
+    teacher_fas = feature_attribution_stability(
+        reference.explain_teacher, X_fas, random_state=0
+    )
 
     rows = [
         {
@@ -95,9 +103,15 @@ def main():
         }
     ]
     for kind in ("logistic", "additive"):
-        for name, alpha, beta in (("student_alone", 0.0, 0.0), ("kd", 0.5, 0.0), ("dixtill", 0.5, 0.3)):
+        for name, alpha, beta in (
+            ("student_alone", 0.0, 0.0),
+            ("kd", 0.5, 0.0),
+            ("dixtill", 0.5, 0.3),
+        ):
             student = make_additive_student(X_train) if kind == "additive" else None
-            model = DiXtillClassifier(frozen, student, alpha=alpha, beta=beta, **settings)
+            model = DiXtillClassifier(
+                frozen, student, alpha=alpha, beta=beta, **settings
+            )
             # An empty cache, so that DiXtill's fit includes the teacher's attributions.
             clear_in_process_cache()
             seconds = fit_timed(model, X_train, y_train)
@@ -113,7 +127,9 @@ def main():
                     "fidelity": float(np.mean(predictions == teacher_predictions)),
                     "shap_correlation": shap_correlation(teacher_phi, phi),
                     "top3_overlap": top_k_overlap(teacher_phi, phi, k=3),
-                    "fas": feature_attribution_stability(model.explain, X_fas, random_state=0),
+                    "fas": feature_attribution_stability(
+                        model.explain, X_fas, random_state=0
+                    ),
                     "fit_seconds": seconds,
                     "fit_seconds_cached": cached_seconds,
                     "teacher_attribution_seconds": model.attribution_stats_["seconds"],
@@ -122,16 +138,19 @@ def main():
             print(format_row(rows[-1]), flush=True)
 
     print()
-    print(f"Adult, official split; teacher TreeSHAP {args.feature_perturbation}, "
-          f"{args.n_attribution_samples} attributed training rows")
+    print(
+        f"Adult, official split; teacher TreeSHAP {args.feature_perturbation}, "
+        f"{args.n_attribution_samples} attributed training rows"
+    )
     print(format_header())
     for row in rows:
         print(format_row(row))
     for kind in ("logistic", "additive"):
         kd = next(r for r in rows if r["student"] == kind and r["model"] == "kd")
         dx = next(r for r in rows if r["student"] == kind and r["model"] == "dixtill")
+        ratio = dx["fit_seconds"] / kd["fit_seconds"]
         print(
-            f"{kind}: DiXtill / KD fit time {dx['fit_seconds'] / kd['fit_seconds']:.2f}x "
+            f"{kind}: DiXtill / KD fit time {ratio:.2f}x "
             f"(attributions in the fit), "
             f"{dx['fit_seconds_cached'] / kd['fit_seconds_cached']:.2f}x (cached)"
         )
@@ -154,7 +173,8 @@ def format_row(row):
 
     return (
         f"{row['student']:>9} {row['model']:>14} {100 * row['accuracy']:>7.2f} "
-        f"{row['f1']:>6.3f} {row['fidelity']:>7.3f} {number('shap_correlation', '{:.3f}'):>6} "
+        f"{row['f1']:>6.3f} {row['fidelity']:>7.3f} "
+        f"{number('shap_correlation', '{:.3f}'):>6} "
         f"{number('top3_overlap', '{:.3f}'):>6} {number('fas', '{:.3f}'):>6} "
         f"{row['fit_seconds']:>6.1f} {number('fit_seconds_cached', '{:.1f}'):>7}"
     )

@@ -82,9 +82,15 @@ def _add_model_arguments(parser):
         default="logistic",
         help="logistic regression or an additive spline model (default: logistic)",
     )
-    group.add_argument("--xai", default="shap", help="explanations to align (default: shap)")
-    group.add_argument("--alpha", type=float, default=0.5, help="weight of the teacher's terms")
-    group.add_argument("--beta", type=float, default=0.3, help="weight of the alignment term")
+    group.add_argument(
+        "--xai", default="shap", help="explanations to align (default: shap)"
+    )
+    group.add_argument(
+        "--alpha", type=float, default=0.5, help="weight of the teacher's terms"
+    )
+    group.add_argument(
+        "--beta", type=float, default=0.3, help="weight of the alignment term"
+    )
     group.add_argument(
         "--temperature", type=float, default=3.0, help="softmax temperature of KD"
     )
@@ -127,7 +133,9 @@ def _add_output_arguments(parser):
         "--verbose", type=int, default=0, help="verbosity of the distiller (default: 0)"
     )
     group.add_argument(
-        "--debug", action="store_true", help="show a traceback instead of one error line"
+        "--debug",
+        action="store_true",
+        help="show a traceback instead of one error line",
     )
 
 

@@ -148,13 +148,15 @@ def build_teacher(args, X_train):
     elif args.teacher == "lightgbm":
         from lightgbm import LGBMClassifier
 
-        model = LGBMClassifier(n_estimators=500, learning_rate=0.05, verbose=-1,
-                               random_state=random_state)
+        model = LGBMClassifier(
+            n_estimators=500, learning_rate=0.05, verbose=-1, random_state=random_state
+        )
     elif args.teacher == "random-forest":
         from sklearn.ensemble import RandomForestClassifier
 
-        model = RandomForestClassifier(n_estimators=300, min_samples_leaf=5,
-                                       random_state=random_state, n_jobs=-1)
+        model = RandomForestClassifier(
+            n_estimators=300, min_samples_leaf=5, random_state=random_state, n_jobs=-1
+        )
     elif os.path.exists(args.teacher):
         import joblib
 
@@ -191,7 +193,10 @@ def fit_models(args, teacher, prefit, X_train, y_train):
 
     start = time.perf_counter()
     if not prefit:
-        log(f"Fitting the teacher ({type(teacher[-1]).__name__}) on {len(X_train)} rows...")
+        log(
+            f"Fitting the teacher ({type(teacher[-1]).__name__}) on "
+            f"{len(X_train)} rows..."
+        )
         teacher = teacher.fit(X_train, y_train)
     models = {"teacher": (teacher, time.perf_counter() - start)}
 
@@ -239,7 +244,9 @@ def evaluate(models, X_test, y_test, args):
     teacher_predictions = dixtill.teacher_.predict(X_test)
     predicted_class = None
     if teacher_phi.ndim == 3:
-        predicted_class = np.searchsorted(dixtill.classes_, teacher_predictions[eval_rows])
+        predicted_class = np.searchsorted(
+            dixtill.classes_, teacher_predictions[eval_rows]
+        )
 
     rows, attributions = [], {"teacher": teacher_phi}
     for name in MODEL_NAMES:
@@ -247,7 +254,10 @@ def evaluate(models, X_test, y_test, args):
         row = _predictive_metrics(name, model, X_test, y_test, teacher_predictions)
         row["fit_seconds"] = seconds
         if name == "teacher":
-            log(f"Measuring the teacher's attribution stability on {len(fas_rows)} rows...")
+            log(
+                "Measuring the teacher's attribution stability on "
+                f"{len(fas_rows)} rows..."
+            )
             row["fas"] = feature_attribution_stability(
                 dixtill.explain_teacher, X_fas, random_state=args.random_state
             )
@@ -303,10 +313,10 @@ def _latency(model, X):
     return 1e6 * best / len(X)
 
 
-def _sample(n_rows, n_wanted, rng):
-    if n_wanted >= n_rows:
+def _sample(n_rows, n_requested, rng):
+    if n_requested >= n_rows:
         return np.arange(n_rows)
-    return np.sort(rng.choice(n_rows, n_wanted, replace=False))
+    return np.sort(rng.choice(n_rows, n_requested, replace=False))
 
 
 def _take(X, rows):
@@ -344,7 +354,10 @@ def format_table(rows):
             ]
         )
     widths = [max(len(line[i]) for line in cells) for i in range(len(COLUMNS))]
-    lines = ["  ".join(cell.rjust(width) for cell, width in zip(line, widths)) for line in cells]
+    lines = [
+        "  ".join(cell.rjust(width) for cell, width in zip(line, widths, strict=True))
+        for line in cells
+    ]
     lines.insert(1, "  ".join("-" * width for width in widths))
     return "\n".join(lines)
 
@@ -356,8 +369,13 @@ def format_top_features(attributions, feature_names):
     teacher_order = np.argsort(-teacher)[:TOP_FEATURES]
     student_order = np.argsort(-student)[:TOP_FEATURES]
     width = max(len(str(name)) for name in feature_names) + 2
-    lines = [f"rank  {'teacher':<{width}}{'mean|phi|':>10}    {'DiXtill student':<{width}}{'mean|phi|':>10}"]
-    for rank, (t, s) in enumerate(zip(teacher_order, student_order), start=1):
+    lines = [
+        f"rank  {'teacher':<{width}}{'mean|phi|':>10}    "
+        f"{'DiXtill student':<{width}}{'mean|phi|':>10}"
+    ]
+    for rank, (t, s) in enumerate(
+        zip(teacher_order, student_order, strict=True), start=1
+    ):
         lines.append(
             f"{rank:>4}  {str(feature_names[t]):<{width}}{teacher[t]:>10.4f}    "
             f"{str(feature_names[s]):<{width}}{student[s]:>10.4f}"
@@ -411,7 +429,11 @@ def data_hash(*arrays):
     """Return a sha256 of the rows and labels, independent of the index."""
     digest = hashlib.sha256()
     for array in arrays:
-        frame = array if isinstance(array, pd.DataFrame) else pd.DataFrame(np.asarray(array))
+        frame = (
+            array
+            if isinstance(array, pd.DataFrame)
+            else pd.DataFrame(np.asarray(array))
+        )
         hashes = pd.util.hash_pandas_object(frame, index=False).to_numpy()
         digest.update(hashes.tobytes())
     return digest.hexdigest()
@@ -422,8 +444,17 @@ def package_versions():
     from importlib.metadata import PackageNotFoundError, version
 
     versions = {}
-    for package in ("skdixtill", "scikit-learn", "shap", "xgboost", "lightgbm", "torch",
-                    "numpy", "pandas", "scipy"):
+    for package in (
+        "skdixtill",
+        "scikit-learn",
+        "shap",
+        "xgboost",
+        "lightgbm",
+        "torch",
+        "numpy",
+        "pandas",
+        "scipy",
+    ):
         try:
             versions[package] = version(package)
         except PackageNotFoundError:
@@ -464,9 +495,13 @@ def run_distill(args):
     rows, attributions = evaluate(models, X_test, y_test, args)
 
     dixtill = models["dixtill"][0]
-    print(f"skdixtill {args.student} student distilled from {args.teacher} on {dataset}")
-    print(f"teacher attributions: {dixtill.teacher_attribution_method_}, "
-          f"{dixtill.teacher_output_space_}; student: {dixtill.student_output_space_}")
+    print(
+        f"skdixtill {args.student} student distilled from {args.teacher} on {dataset}"
+    )
+    print(
+        f"teacher attributions: {dixtill.teacher_attribution_method_}, "
+        f"{dixtill.teacher_output_space_}; student: {dixtill.student_output_space_}"
+    )
     print()
     print(format_table(rows))
     print()
@@ -475,7 +510,9 @@ def run_distill(args):
     joblib.dump(dixtill.student_, args.output)
     print(f"\nDiXtill student saved to {args.output}")
     if args.report:
-        report = report_dict(args, dataset, rows, models, X_train, y_train, X_test, y_test)
+        report = report_dict(
+            args, dataset, rows, models, X_train, y_train, X_test, y_test
+        )
         with open(args.report, "w", encoding="utf-8") as file:
             json.dump(report, file, indent=2, allow_nan=False)
         print(f"Report written to {args.report}")

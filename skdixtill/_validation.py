@@ -37,9 +37,9 @@ def check_X(X):
 def _check_finite_frame(X):
     infinite = []
     for name, column in X.items():
-        if pd.api.types.is_numeric_dtype(column.dtype) and not pd.api.types.is_bool_dtype(
+        if pd.api.types.is_numeric_dtype(
             column.dtype
-        ):
+        ) and not pd.api.types.is_bool_dtype(column.dtype):
             values = column.to_numpy(dtype=float, na_value=np.nan)
             if np.isinf(values).any():
                 infinite.append(name)

@@ -96,7 +96,9 @@ class AttributionCache:
             if not name.endswith(".npz") or name.endswith(".tmp.npz"):
                 continue
             with np.load(os.path.join(self.folder, name)) as chunk:
-                for row_hash, values in zip(chunk["hashes"], chunk["values"]):
+                for row_hash, values in zip(
+                    chunk["hashes"], chunk["values"], strict=True
+                ):
                     self._rows.setdefault(int(row_hash), values)
 
     def get(self, hashes):
@@ -111,7 +113,7 @@ class AttributionCache:
 
     def put(self, hashes, values):
         """Store the arrays of newly explained rows."""
-        for row_hash, row_values in zip(hashes, values):
+        for row_hash, row_values in zip(hashes, values, strict=True):
             self._rows[int(row_hash)] = row_values
         if self.folder is None or len(hashes) == 0:
             return

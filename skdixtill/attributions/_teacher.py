@@ -306,7 +306,9 @@ class TeacherExplainer:
         import shap
 
         n_columns = Z.shape[1]
-        masker = shap.maskers.Independent(self.background, max_samples=len(self.background))
+        masker = shap.maskers.Independent(
+            self.background, max_samples=len(self.background)
+        )
         # shap 0.51 calls np.random.seed(seed) and then draws permutations
         # from numpy's global generator, so the caller's global state is
         # saved and restored around it.
@@ -315,9 +317,7 @@ class TeacherExplainer:
             explainer = shap.PermutationExplainer(
                 self._agnostic_output, masker, seed=self.seed
             )
-            result = explainer(
-                Z, max_evals=2 * n_columns + 1, silent=self.verbose == 0
-            )
+            result = explainer(Z, max_evals=2 * n_columns + 1, silent=self.verbose == 0)
         finally:
             np.random.set_state(global_state)
         values = np.asarray(result.values, dtype=float)

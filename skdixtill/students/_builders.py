@@ -56,7 +56,9 @@ def _columns(categorical, numeric, numeric_steps):
         transformers.append(("numeric", numeric_steps, numeric))
     if categorical:
         transformers.append(("categorical", _one_hot(), categorical))
-    return ColumnTransformer(transformers, remainder="drop", verbose_feature_names_out=False)
+    return ColumnTransformer(
+        transformers, remainder="drop", verbose_feature_names_out=False
+    )
 
 
 def make_default_student(X, *, C=1.0, max_iter=1000):
