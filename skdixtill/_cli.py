@@ -12,6 +12,30 @@ class UsageError(Exception):
     """Raised for bad command-line input; printed as one line, exit code 2."""
 
 
+def _bounded(kind, low=None, high=None, low_open=False):
+    """Return an argparse type that parses ``kind`` and checks its range."""
+
+    def parse(text):
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(
+                f"expected {kind.__name__}, got {text!r}"
+            ) from None
+        too_low = low is not None and (value <= low if low_open else value < low)
+        too_high = high is not None and value > high
+        if too_low or too_high:
+            left = "(" if low_open else "["
+            right = "inf)" if high is None else f"{high}]"
+            raise argparse.ArgumentTypeError(
+                f"expected a value in {left}{low}, {right}, got {text}"
+            )
+        return value
+
+    parse.__name__ = kind.__name__
+    return parse
+
+
 def build_parser():
     """Return the argument parser of the ``skdixtill`` command."""
     parser = argparse.ArgumentParser(
@@ -60,7 +84,7 @@ def _add_data_arguments(parser):
     )
     group.add_argument(
         "--test-size",
-        type=float,
+        type=_bounded(float, 0, 1, low_open=True),
         default=0.25,
         help="share of a file's rows held out for testing (default: 0.25)",
     )
@@ -83,16 +107,28 @@ def _add_model_arguments(parser):
         help="logistic regression or an additive spline model (default: logistic)",
     )
     group.add_argument(
-        "--xai", default="shap", help="explanations to align (default: shap)"
+        "--xai",
+        choices=["shap"],
+        default="shap",
+        help="explanations to align (default: shap)",
     )
     group.add_argument(
-        "--alpha", type=float, default=0.5, help="weight of the teacher's terms"
+        "--alpha",
+        type=_bounded(float, 0, 1),
+        default=0.5,
+        help="weight of the teacher's terms",
     )
     group.add_argument(
-        "--beta", type=float, default=0.3, help="weight of the alignment term"
+        "--beta",
+        type=_bounded(float, 0),
+        default=0.3,
+        help="weight of the alignment term",
     )
     group.add_argument(
-        "--temperature", type=float, default=3.0, help="softmax temperature of KD"
+        "--temperature",
+        type=_bounded(float, 0, low_open=True),
+        default=3.0,
+        help="softmax temperature of KD",
     )
     group.add_argument(
         "--feature-perturbation",
@@ -102,23 +138,25 @@ def _add_model_arguments(parser):
     )
     group.add_argument(
         "--n-attribution-samples",
-        type=int,
+        type=_bounded(int, 1),
         default=1000,
         help="training rows on which the teacher is explained (default: 1000)",
     )
     group.add_argument(
         "--n-eval-samples",
-        type=int,
+        type=_bounded(int, 1),
         default=1000,
         help="test rows on which attributions are compared (default: 1000)",
     )
     group.add_argument(
         "--n-fas-samples",
-        type=int,
+        type=_bounded(int, 1),
         default=100,
         help="test rows on which attribution stability is measured (default: 100)",
     )
-    group.add_argument("--random-state", type=int, default=0, help="seed (default: 0)")
+    group.add_argument(
+        "--random-state", type=_bounded(int, 0), default=0, help="seed (default: 0)"
+    )
 
 
 def _add_output_arguments(parser):
@@ -146,10 +184,12 @@ def main(argv=None):
         from ._distill_job import run_distill
 
         run_distill(args)
-    except (UsageError, ValueError, TypeError, FileNotFoundError, KeyError) as error:
+    except (UsageError, ValueError, TypeError, OSError, ImportError) as error:
+        # Bad input of any kind ends in one line, not a traceback; --debug
+        # shows the traceback.
         if args.debug:
             raise
-        message = str(error).strip("'\"") or type(error).__name__
+        message = str(error) or type(error).__name__
         print(f"skdixtill: error: {message}", file=sys.stderr)
         return 2
     return 0

@@ -2,6 +2,7 @@
 
 # License: BSD-3-Clause
 
+import contextlib
 import hashlib
 import json
 import math
@@ -47,6 +48,8 @@ def load_data(args):
     frame = _read_table(args.data)
     if args.target is None:
         raise UsageError(f"--target is required with --data {args.data}.")
+    if args.target in args.drop:
+        raise UsageError(f"--drop names the target {args.target!r}; keep it.")
     if args.target not in frame.columns:
         raise UsageError(
             f"--target {args.target!r} is not a column of {args.data}; columns: "
@@ -60,8 +63,8 @@ def load_data(args):
 
 
 def _read_table(path):
-    if not os.path.exists(path):
-        raise UsageError(f"--data {path}: no such file.")
+    if not os.path.isfile(path):
+        raise UsageError(f"--data {path} is not a file.")
     if path.endswith((".parquet", ".pq")):
         try:
             return pd.read_parquet(path)
@@ -69,7 +72,12 @@ def _read_table(path):
             raise UsageError(
                 "Reading Parquet needs pyarrow: pip install skdixtill[parquet]."
             ) from error
-    return pd.read_csv(path)
+    try:
+        return pd.read_csv(path)
+    except (pd.errors.ParserError, UnicodeDecodeError) as error:
+        raise UsageError(
+            f"--data {path} is not a readable CSV file: {error}"
+        ) from error
 
 
 def _drop(frame, columns):
@@ -87,6 +95,11 @@ def _split(frame, target, args):
 
     y = frame[target].to_numpy()
     X = frame.drop(columns=target)
+    if X.shape[1] == 0:
+        raise UsageError(
+            f"The data has no column besides the target {target!r}; the models "
+            "need at least one feature."
+        )
     if not 0 < args.test_size < 1:
         raise UsageError(f"--test-size must be between 0 and 1; got {args.test_size}.")
     if len(np.unique(y[pd.notna(y)])) < 2:
@@ -157,16 +170,35 @@ def build_teacher(args, X_train):
         model = RandomForestClassifier(
             n_estimators=300, min_samples_leaf=5, random_state=random_state, n_jobs=-1
         )
-    elif os.path.exists(args.teacher):
-        import joblib
-
-        return joblib.load(args.teacher), True
+    elif os.path.isfile(args.teacher):
+        return _load_teacher(args.teacher), True
     else:
         raise UsageError(
             f"--teacher {args.teacher!r} is neither xgboost, lightgbm, random-forest "
             "nor an existing joblib file."
         )
     return make_teacher_pipeline(model, X_train), False
+
+
+def _load_teacher(path):
+    import joblib
+
+    try:
+        teacher = joblib.load(path)
+    except Exception as error:
+        # joblib raises many kinds of errors on a file that is not its own.
+        raise UsageError(
+            f"--teacher {path} could not be loaded as a joblib file: {error!r}"
+        ) from error
+    has_scores = hasattr(teacher, "predict_proba") or hasattr(
+        teacher, "decision_function"
+    )
+    if not (hasattr(teacher, "classes_") and has_scores):
+        raise UsageError(
+            f"--teacher {path} holds a {type(teacher).__name__}, not a fitted "
+            "classifier with predict_proba or decision_function."
+        )
+    return teacher
 
 
 def build_student(args, X_train):
@@ -396,6 +428,10 @@ def report_dict(args, dataset, rows, models, X_train, y_train, X_test, y_test):
             "dataset": dataset,
             "rows": rows,
             "settings": {
+                "data": args.data,
+                "target": args.target,
+                "positive_class": args.positive_class,
+                "drop": args.drop,
                 "teacher": args.teacher,
                 "student": args.student,
                 "xai": args.xai,
@@ -409,7 +445,8 @@ def report_dict(args, dataset, rows, models, X_train, y_train, X_test, y_test):
                 "teacher_method": dixtill.teacher_attribution_method_,
                 "teacher_output_space": dixtill.teacher_output_space_,
                 "student_output_space": dixtill.student_output_space_,
-                "n_attribution_samples": args.n_attribution_samples,
+                "feature_perturbation": args.feature_perturbation,
+                "n_attribution_samples": min(args.n_attribution_samples, len(X_train)),
                 "n_background_samples": dixtill.n_background_samples,
                 "n_eval_samples": min(args.n_eval_samples, len(X_test)),
                 "n_fas_samples": min(args.n_fas_samples, len(X_test)),
@@ -475,15 +512,35 @@ def _json_safe(value):
     return value
 
 
+def _check_output_folders(args):
+    """Reject output paths whose folder is missing, before any model is fitted."""
+    for option, path in (("--output", args.output), ("--report", args.report)):
+        if path is None:
+            continue
+        folder = os.path.dirname(os.path.abspath(path))
+        if not os.path.isdir(folder):
+            raise UsageError(f"{option} {path}: the folder {folder} does not exist.")
+
+
 def run_distill(args):
     """Run the distill command: fit, evaluate, print, save."""
     import joblib
 
+    _check_output_folders(args)
     X_train, X_test, y_train, y_test, dataset, positive = load_data(args)
     teacher, prefit = build_teacher(args, X_train)
     if prefit:
+        if args.positive_class is not None:
+            raise UsageError(
+                "--positive-class cannot reorder the classes of a fitted teacher, "
+                "whose classes_ fix them; leave it out."
+            )
         # A fitted teacher already names the classes; y must use its labels.
         label_names = np.asarray(teacher.classes_)
+        log(
+            f"NOTE: the fitted teacher {args.teacher} is evaluated on a split of "
+            "this data; if it was trained on these rows, its scores are optimistic."
+        )
     else:
         y_train, y_test, label_names = encode_labels(y_train, y_test, positive)
     log(
@@ -491,8 +548,10 @@ def run_distill(args):
         f"{X_train.shape[1]} columns, classes {[str(name) for name in label_names]}."
     )
 
-    models = fit_models(args, teacher, prefit, X_train, y_train)
-    rows, attributions = evaluate(models, X_test, y_test, args)
+    # The distiller prints its loss tables on stdout; here stdout is the report.
+    with contextlib.redirect_stdout(sys.stderr):
+        models = fit_models(args, teacher, prefit, X_train, y_train)
+        rows, attributions = evaluate(models, X_test, y_test, args)
 
     dixtill = models["dixtill"][0]
     print(

@@ -2,6 +2,7 @@
 
 # License: BSD-3-Clause
 
+import os
 import time
 import warnings
 from numbers import Integral, Real
@@ -17,6 +18,7 @@ from sklearn.utils._param_validation import HasMethods, Interval, RealNotInt, St
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import (
     _check_sample_weight,
+    check_consistent_length,
     check_is_fitted,
     column_or_1d,
     validate_data,
@@ -34,6 +36,7 @@ from .attributions._cache import AttributionCache, cache_location, fingerprint, 
 from .attributions._linear import linear_attributions
 from .attributions._teacher import (
     AdditivityError,
+    unwrap,
     AttributionWarning,
     TeacherExplainer,
     center_classes,
@@ -75,9 +78,17 @@ class DiXtillClassifier(ClassifierMixin, BaseEstimator):
         one (an additive student, see ``make_additive_student``). ``None``
         builds ``make_default_student(X)`` at fit. Its ``C``, ``penalty``
         (``"l2"`` or None), ``fit_intercept``, ``class_weight``, ``max_iter``
-        and ``tol`` are honoured.
-    xai : {"shap", "gradient", "attention"}, default="shap"
-        Which explanations are aligned.
+        and ``tol`` are honoured. A skorch ``NeuralNetClassifier`` whose
+        module returns logits, alone or at the end of such a Pipeline, is a
+        neural student (see ``skdixtill.neural.make_mlp_student``): it is
+        trained by skorch on the same loss, and ``student_`` is that net.
+    xai : {"shap", "gradient", "attention"} or AlignmentMechanism, \
+            default="shap"
+        Which explanations are aligned. ``"gradient"`` (input gradients) and
+        ``"attention"`` (attention maps) need a neural student and a teacher
+        that exposes a torch module. The objects of ``skdixtill.neural``
+        (``ShapAlignment``, ``GradientAlignment``, ``AttentionAlignment``)
+        select a mechanism and set its options.
     alpha : float, default=0.5
         Weight of the teacher's terms (KD and XAI) against the labels' CE.
     beta : float, default=0.3
@@ -132,8 +143,12 @@ class DiXtillClassifier(ClassifierMixin, BaseEstimator):
     teacher_attribution_method_ : str
     history_ : list of dict
         The loss and its ``ce``, ``kd`` and ``xai`` terms after each
-        iteration of the optimiser.
+        iteration of the optimiser. For a neural student, one dict per
+        epoch, with ``epoch`` in place of ``iteration``: the means over the
+        epoch's batches, and ``valid_loss`` when the net holds out a
+        validation split.
     n_iter_ : int
+        Iterations of the optimiser, or epochs of a neural student.
     attribution_stats_ : dict
         Rows whose teacher attributions were requested and newly computed in
         this fit, and the seconds spent computing them.
@@ -196,7 +211,7 @@ class DiXtillClassifier(ClassifierMixin, BaseEstimator):
         ],
         "n_background_samples": [Interval(Integral, 1, None, closed="left")],
         "feature_groups": [dict, None],
-        "memory": [None, str, HasMethods(["cache"])],
+        "memory": [None, str, os.PathLike, HasMethods(["cache"])],
         "random_state": ["random_state"],
         "verbose": ["verbose"],
     }
@@ -257,6 +272,7 @@ class DiXtillClassifier(ClassifierMixin, BaseEstimator):
         X = check_X(X)
         validate_data(self, X, reset=True, skip_check_array=True)
         y = column_or_1d(y, warn=True)
+        check_consistent_length(X, y)
         check_classification_targets(y)
         if sample_weight is not None:
             sample_weight = _check_sample_weight(sample_weight, X)
@@ -299,6 +315,14 @@ class DiXtillClassifier(ClassifierMixin, BaseEstimator):
         teacher = clone(self.teacher)
         self._teacher_is_frozen = isinstance(self.teacher, FrozenEstimator)
         if self._teacher_is_frozen:
+            check_is_fitted(
+                unwrap(teacher),
+                msg=(
+                    "The frozen teacher %(name)s is not fitted. Fit it before "
+                    "wrapping it in FrozenEstimator, or pass it unwrapped so "
+                    "that the distiller fits it."
+                ),
+            )
             return teacher
         # Like StackingClassifier, fit on encoded labels, so that teachers that
         # only accept 0..n_classes-1 (XGBoost) take any labels.
@@ -408,12 +432,12 @@ class DiXtillClassifier(ClassifierMixin, BaseEstimator):
             l2_strength,
             final.fit_intercept,
         )
-        coef, intercept, n_iter, history = fit_linear_student(
+        coef, intercept, n_iter, history, converged = fit_linear_student(
             problem, final.max_iter, final.tol, verbose=self.verbose
         )
         self.n_iter_ = n_iter
         self.history_ = history
-        if n_iter >= final.max_iter:
+        if not converged:
             warnings.warn(
                 f"The student's optimiser stopped at max_iter={final.max_iter} "
                 "before converging. Increase the student's max_iter, or scale "
@@ -687,6 +711,12 @@ class DiXtillClassifier(ClassifierMixin, BaseEstimator):
         The values are exact: for a linear or additive student,
         ``phi_j(x) = sum over the columns c of j of w_c (z_c(x) - E[z_c])``,
         the expectation over the training rows.
+
+        A neural student's values are interventional SHAP values against the
+        ``n_background_samples`` rows drawn at fit, computed by KernelSHAP
+        with each input column masked as a whole: exact (all coalitions) up
+        to 10 columns, an estimate from 512 coalitions above that. The cost
+        is one forward pass of the student per coalition and background row.
 
         Parameters
         ----------

@@ -19,6 +19,7 @@ def check_X(X):
     handle it; the student's transformed columns are checked for NaN later.
     """
     if isinstance(X, pd.DataFrame):
+        X = _missing_as_nan(X)
         _check_finite_frame(X)
         if X.shape[0] == 0 or X.shape[1] == 0:
             raise ValueError(
@@ -32,6 +33,34 @@ def check_X(X):
         ensure_min_samples=1,
         input_name="X",
     )
+
+
+def _missing_as_nan(X):
+    """Return X with pandas' nullable columns as float64 or object with NaN.
+
+    scikit-learn's imputers and encoders reject ``pd.NA``, which nullable
+    dtypes (``Int64``, ``boolean``, ``string[pyarrow]``) and Parquet files
+    produce, so those columns are converted: numbers to float64, the others
+    to object, missing values to NaN in both.
+    """
+    converted = {}
+    for name, column in X.items():
+        dtype = column.dtype
+        if not isinstance(dtype, pd.api.extensions.ExtensionDtype):
+            continue
+        if getattr(dtype, "na_value", None) is not pd.NA:
+            continue
+        is_number = pd.api.types.is_numeric_dtype(dtype)
+        if is_number and not pd.api.types.is_bool_dtype(dtype):
+            converted[name] = column.to_numpy(dtype=float, na_value=np.nan)
+        else:
+            converted[name] = column.astype(object).where(column.notna(), np.nan)
+    if not converted:
+        return X
+    X = X.copy()
+    for name, values in converted.items():
+        X[name] = values
+    return X
 
 
 def _check_finite_frame(X):

@@ -93,3 +93,14 @@ def pytest_configure(config):
         "filterwarnings",
         "ignore:The set_.* function will be deprecated:PendingDeprecationWarning",
     )
+
+
+@pytest.fixture(scope="session")
+def data_dir():
+    """Return the folder of the real datasets, failing when it is missing."""
+    if not (DATA / "adult.csv.gz").exists():
+        pytest.fail(
+            f"{DATA} holds no adult.csv.gz. Put the datasets in ../shared/data "
+            "beside the repository, or set SKDIXTILL_DATA to their folder."
+        )
+    return DATA

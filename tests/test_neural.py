@@ -96,7 +96,11 @@ def mlp_teacher():
     """A trained MLP on wine, wrapped as a fitted classifier."""
     torch.manual_seed(0)
     net = _torch_net(
-        MLP, module__n_features=13, module__n_classes=3, module__hidden=(32,), max_epochs=30
+        MLP,
+        module__n_features=13,
+        module__n_classes=3,
+        module__hidden=(32,),
+        max_epochs=30,
     )
     net.fit(X_WINE.astype(np.float32), Y_WINE)
     return ModuleClassifier(net.module_).fit(X_WINE, Y_WINE)
@@ -121,7 +125,7 @@ def transformer_teacher():
 
 
 def test_mlp_student_probabilities(mlp_distiller):
-    """predict_proba of the distiller and of student_ are probabilities in classes_ order."""
+    """predict_proba of the distiller and of student_ return probabilities."""
     proba = mlp_distiller.predict_proba(X_WINE)
     student_proba = mlp_distiller.student_.predict_proba(X_WINE)
 
@@ -135,9 +139,7 @@ def test_mlp_student_probabilities(mlp_distiller):
     assert_array_equal(
         mlp_distiller.predict(X_WINE), mlp_distiller.classes_[proba.argmax(axis=1)]
     )
-    assert_allclose(
-        mlp_distiller.predict_log_proba(X_WINE), np.log(proba), atol=1e-6
-    )
+    assert_allclose(mlp_distiller.predict_log_proba(X_WINE), np.log(proba), atol=1e-6)
 
 
 def test_mlp_student_string_labels():
@@ -177,7 +179,11 @@ def test_mlp_student_history_terms(mlp_distiller):
 def test_mlp_student_explain_matches_shap():
     """explain() of a neural student on few columns equals shap's ExactExplainer."""
     distiller = DiXtillClassifier(
-        _forest(), _mlp_student(X_IRIS), beta=0.3, n_background_samples=10, random_state=0
+        _forest(),
+        _mlp_student(X_IRIS),
+        beta=0.3,
+        n_background_samples=10,
+        random_state=0,
     ).fit(X_IRIS, Y_IRIS)
 
     phi = distiller.explain(X_IRIS[:5])
@@ -201,8 +207,12 @@ def test_mlp_student_reproducible_pickle_clone(mlp_distiller):
     refitted = clone(mlp_distiller).fit(X_WINE, Y_WINE)
     restored = pickle.loads(pickle.dumps(mlp_distiller))
 
-    assert_array_equal(refitted.predict_proba(X_WINE), mlp_distiller.predict_proba(X_WINE))
-    assert_array_equal(restored.predict_proba(X_WINE), mlp_distiller.predict_proba(X_WINE))
+    assert_array_equal(
+        refitted.predict_proba(X_WINE), mlp_distiller.predict_proba(X_WINE)
+    )
+    assert_array_equal(
+        restored.predict_proba(X_WINE), mlp_distiller.predict_proba(X_WINE)
+    )
     assert_array_equal(restored.explain(X_WINE[:3]), mlp_distiller.explain(X_WINE[:3]))
     assert not hasattr(clone(mlp_distiller), "student_")
     other_seed = clone(mlp_distiller).set_params(random_state=1).fit(X_WINE, Y_WINE)
@@ -212,9 +222,11 @@ def test_mlp_student_reproducible_pickle_clone(mlp_distiller):
 
 
 def test_mlp_student_grid_search():
-    """A distiller with a neural student runs in GridSearchCV over its and the net's parameters."""
+    """A neural student's distiller runs in GridSearchCV, net parameters included."""
     distiller = DiXtillClassifier(
-        _forest(), _mlp_student(X_WINE, max_epochs=3), n_attribution_samples=40,
+        _forest(),
+        _mlp_student(X_WINE, max_epochs=3),
+        n_attribution_samples=40,
         random_state=0,
     )
     grid = {"beta": [0.0, 0.3], "student__net__lr": [0.01]}
@@ -245,8 +257,10 @@ def test_skorch_early_stopping_and_validation():
 
 
 def test_bare_net_student_with_float32_input():
-    """A bare NeuralNetClassifier around a module that casts nothing trains on float32 X."""
-    module = torch.nn.Sequential(torch.nn.Linear(13, 8), torch.nn.ReLU(), torch.nn.Linear(8, 3))
+    """A bare net whose module casts nothing trains on float32 X."""
+    module = torch.nn.Sequential(
+        torch.nn.Linear(13, 8), torch.nn.ReLU(), torch.nn.Linear(8, 3)
+    )
     X = X_WINE.astype(np.float32)
     distiller = DiXtillClassifier(
         _forest(), _torch_net(module), n_attribution_samples=50, random_state=0
@@ -287,7 +301,9 @@ def test_log_proba_gradients_closed_form():
     Z = torch.randn(6, 4, dtype=torch.float64)
     target = torch.tensor([0, 1, 2, 0, 1, 2])
 
-    gradients = log_proba_gradients(module, Z, target, torch.eye(4, dtype=torch.float64))
+    gradients = log_proba_gradients(
+        module, Z, target, torch.eye(4, dtype=torch.float64)
+    )
 
     # Closed form: d log p_y / dx = W_y - sum_k p_k W_k.
     W = module.weight.detach()
@@ -299,7 +315,9 @@ def test_log_proba_gradients_closed_form():
 def test_smoothgrad_averages_noisy_gradients():
     """SmoothGrad averages the plain gradients at the same noisy points."""
     torch.manual_seed(0)
-    module = torch.nn.Sequential(torch.nn.Linear(3, 5), torch.nn.Tanh(), torch.nn.Linear(5, 2))
+    module = torch.nn.Sequential(
+        torch.nn.Linear(3, 5), torch.nn.Tanh(), torch.nn.Linear(5, 2)
+    )
     module = module.double()
     Z = torch.randn(4, 3, dtype=torch.float64)
     target = torch.tensor([0, 1, 1, 0])
@@ -307,12 +325,18 @@ def test_smoothgrad_averages_noisy_gradients():
     eye = torch.eye(3, dtype=torch.float64)
 
     smooth = log_proba_gradients(
-        module, Z, target, eye, n_noise_samples=5, noise_scale=scale,
+        module,
+        Z,
+        target,
+        eye,
+        n_noise_samples=5,
+        noise_scale=scale,
         generator=torch.Generator().manual_seed(3),
     )
 
-    noise = torch.randn((4, 5, 3), generator=torch.Generator().manual_seed(3),
-                        dtype=torch.float64)
+    noise = torch.randn(
+        (4, 5, 3), generator=torch.Generator().manual_seed(3), dtype=torch.float64
+    )
     points = (Z[:, None, :] + noise * scale).reshape(-1, 3)
     plain = log_proba_gradients(module, points, target.repeat_interleave(5), eye)
     # Reference: the mean of the plain gradients over the same five points.
@@ -330,12 +354,16 @@ def test_gradient_alignment_teacher_equal_to_student_is_zero(mlp_teacher):
     teacher_gradients = teacher_input_gradients(
         mechanism, module, Z, targets, groups, torch.arange(3), seed=0
     )
-    term = GradientTerm(mechanism, Z, torch.ones(100), targets, teacher_gradients, groups)
+    term = GradientTerm(
+        mechanism, Z, torch.ones(100), targets, teacher_gradients, groups
+    )
     term.bind(module, seed=0)
 
     identical = term(module).item()
     torch.manual_seed(0)
-    other = torch.nn.Sequential(torch.nn.Linear(13, 8), torch.nn.Tanh(), torch.nn.Linear(8, 3))
+    other = torch.nn.Sequential(
+        torch.nn.Linear(13, 8), torch.nn.Tanh(), torch.nn.Linear(8, 3)
+    )
     different = term(other).item()
 
     assert identical == pytest.approx(0.0, abs=1e-6)
@@ -382,12 +410,15 @@ def test_gradient_alignment_trains(mlp_teacher, xai):
     ],
 )
 def test_layer_mapping(n_student, n_teacher, mapping, expected):
-    """Layer mappings follow round(l L_T / L_S), the last L_S layers, every k-th layer."""
+    """Layer mappings: round(l L_T / L_S), the last L_S layers, every k-th layer."""
     assert layer_mapping(n_student, n_teacher, mapping) == expected
 
 
 def test_attention_distance_closed_form():
-    """The attention distance is the mean squared Frobenius norm, heads averaged when they differ."""
+    """The attention distance is the mean squared Frobenius norm over layers.
+
+    Heads are averaged when their counts differ.
+    """
     torch.manual_seed(0)
     teacher = [torch.softmax(torch.randn(3, 4, 5, 5), dim=-1) for _ in range(2)]
     student_same = [torch.softmax(torch.randn(3, 4, 5, 5), dim=-1) for _ in range(2)]
@@ -399,12 +430,15 @@ def test_attention_distance_closed_form():
 
     # Reference: the formula written out in NumPy.
     expected_same = np.mean(
-        [((t - s).numpy() ** 2).sum(axis=(2, 3)).mean() for t, s in zip(teacher, student_same)]
+        [
+            ((t - s).numpy() ** 2).sum(axis=(2, 3)).mean()
+            for t, s in zip(teacher, student_same, strict=True)
+        ]
     )
     expected_fewer = np.mean(
         [
             ((t.mean(1) - s.mean(1)).numpy() ** 2).sum(axis=(1, 2)).mean()
-            for t, s in zip(teacher, student_fewer)
+            for t, s in zip(teacher, student_fewer, strict=True)
         ]
     )
     assert_allclose(same.item(), expected_same, rtol=1e-6)
@@ -416,7 +450,10 @@ def test_attention_distance_closed_form():
 def test_attention_alignment_fewer_layers_and_heads(transformer_teacher, mapping):
     """A two-layer, two-head student aligns with a four-layer, four-head teacher."""
     student = _torch_net(
-        FeatureTokenTransformer, module__n_layers=2, module__n_heads=2, module__d_model=16,
+        FeatureTokenTransformer,
+        module__n_layers=2,
+        module__n_heads=2,
+        module__d_model=16,
         max_epochs=6,
     )
     distiller = DiXtillClassifier(
@@ -470,9 +507,21 @@ def _attention_net(n_features=13, n_layers=2):
     [
         (_forest(), "mlp", "gradient", TypeError, "Tree ensembles .* xai='shap'"),
         (_forest(), "attention", "attention", TypeError, "xai='shap'"),
-        ("mlp_teacher", LogisticRegression(), "gradient", ValueError, "needs a neural student"),
+        (
+            "mlp_teacher",
+            LogisticRegression(),
+            "gradient",
+            ValueError,
+            "needs a neural student",
+        ),
         ("mlp_teacher", None, "attention", ValueError, "make_mlp_student"),
-        ("transformer", "mlp", "attention", TypeError, "does not accept return_attention"),
+        (
+            "transformer",
+            "mlp",
+            "attention",
+            TypeError,
+            "does not accept return_attention",
+        ),
         ("mlp_teacher", "attention", "attention", TypeError, "teacher's module"),
         (
             "transformer",
@@ -499,13 +548,18 @@ def _attention_net(n_features=13, n_layers=2):
         (_forest(), "mlp", ShapAlignment(n_rows=0), ValueError, "n_rows"),
     ],
 )
-def test_invalid_setups(mlp_teacher, transformer_teacher, teacher, student, xai, error, message):
+def test_invalid_setups(
+    mlp_teacher, transformer_teacher, teacher, student, xai, error, message
+):
     """Unsupported teacher, student and mechanism combinations raise a clear error."""
     teachers = {
         "mlp_teacher": FrozenEstimator(mlp_teacher),
         "transformer": FrozenEstimator(transformer_teacher),
     }
-    students = {"mlp": _mlp_student(X_WINE, max_epochs=1), "attention": _attention_net()}
+    students = {
+        "mlp": _mlp_student(X_WINE, max_epochs=1),
+        "attention": _attention_net(),
+    }
     teacher = teachers.get(teacher, teacher) if isinstance(teacher, str) else teacher
     student = students.get(student, student) if isinstance(student, str) else student
     distiller = DiXtillClassifier(teacher, student, xai=xai, n_attribution_samples=20)
@@ -515,7 +569,7 @@ def test_invalid_setups(mlp_teacher, transformer_teacher, teacher, student, xai,
 
 
 def test_module_classifier_rejects_wrong_logits():
-    """ModuleClassifier names the expected shape when the module's output does not fit."""
+    """ModuleClassifier names the expected shape of mismatched logits."""
     classifier = ModuleClassifier(torch.nn.Linear(13, 2)).fit(X_WINE, Y_WINE)
 
     with pytest.raises(ValueError, match=r"expects logits of shape \(n_samples, 3\)"):

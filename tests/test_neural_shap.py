@@ -72,7 +72,9 @@ def test_kernel_shap_exact_matches_shap(trained_12):
     rows = X[100:104]
 
     explainer = KernelShap(np.eye(8))
-    phi = explainer.attributions(output, torch.as_tensor(rows), torch.as_tensor(background))
+    phi = explainer.attributions(
+        output, torch.as_tensor(rows), torch.as_tensor(background)
+    )
 
     assert explainer.exact_
     # Reference: shap's ExactExplainer with an Independent masker over the
@@ -84,7 +86,7 @@ def test_kernel_shap_exact_matches_shap(trained_12):
 
 
 def test_kernel_shap_players_match_shap_on_original_columns():
-    """Masking each original column's expanded columns together is its exact SHAP value."""
+    """Masking an original column's expanded columns together gives its SHAP value."""
     X = X_CANCER[:, :6]
     columns = ColumnTransformer(
         [
@@ -123,7 +125,9 @@ def test_kernel_shap_sampled_close_to_exact(trained_12):
     background = torch.as_tensor(X[:20])
     rows = torch.as_tensor(X[300:310])
 
-    sampled = KernelShap(np.eye(12), max_exact_players=10, n_coalitions=1024, random_state=0)
+    sampled = KernelShap(
+        np.eye(12), max_exact_players=10, n_coalitions=1024, random_state=0
+    )
     phi = sampled.attributions(output, rows, background)[:, :, 0].detach().numpy()
 
     assert not sampled.exact_
@@ -149,7 +153,9 @@ def test_kernel_shap_sampled_matches_shap_kernel_explainer():
     rows = X_SCALED[400:403]
 
     explainer = KernelShap(np.eye(30), n_coalitions=4096, random_state=0)
-    phi = explainer.attributions(output, torch.as_tensor(rows), torch.as_tensor(background))
+    phi = explainer.attributions(
+        output, torch.as_tensor(rows), torch.as_tensor(background)
+    )
     phi = phi[:, :, 0].detach().numpy()
 
     # Reference: shap's KernelExplainer, itself an estimate, with 8192 samples
@@ -203,7 +209,9 @@ def test_expected_gradients_matches_shap_gradient_explainer(trained_12):
     rows = torch.as_tensor(X[300:304])
     generator = torch.Generator().manual_seed(0)
 
-    phi = expected_gradients(output, rows, background, n_samples=4000, generator=generator)
+    phi = expected_gradients(
+        output, rows, background, n_samples=4000, generator=generator
+    )
     phi = phi[:, :, 0].detach().numpy()
 
     # Reference: shap's GradientExplainer implements expected gradients for
@@ -230,12 +238,14 @@ def test_alignment_gradient_finite_differences(method):
     module = torch.nn.Sequential(
         torch.nn.Linear(7, 5), torch.nn.Tanh(), torch.nn.Linear(5, 2)
     ).double()
-    teacher = scale_normalize(torch.randn(12, 7, 1, dtype=torch.float64), torch.ones(12))
+    teacher = scale_normalize(
+        torch.randn(12, 7, 1, dtype=torch.float64), torch.ones(12)
+    )
     kernel = KernelShap(np.eye(7), max_exact_players=3, n_coalitions=40, random_state=0)
     names = [name for name, _ in module.named_parameters()]
 
     def loss(*parameters):
-        state = dict(zip(names, parameters))
+        state = dict(zip(names, parameters, strict=True))
         output = lambda Z: log_odds(torch.func.functional_call(module, state, (Z,)))  # noqa: E731
         if method == "kernel":
             phi = kernel.attributions(output, X, background)
@@ -244,7 +254,9 @@ def test_alignment_gradient_finite_differences(method):
             phi = expected_gradients(output, X, background, 8, generator=generator)
         return alignment_loss(teacher, phi, torch.ones(12, dtype=torch.float64))
 
-    parameters = tuple(p.detach().clone().requires_grad_(True) for p in module.parameters())
+    parameters = tuple(
+        p.detach().clone().requires_grad_(True) for p in module.parameters()
+    )
     # Reference: central finite differences of the loss, in float64.
     assert torch.autograd.gradcheck(loss, parameters, eps=1e-6, atol=1e-5, rtol=1e-4)
 

@@ -48,7 +48,14 @@ def load_adult(data_home=None, *, download_if_missing=True):
         is_train = _split_column(frame, path)
         frame = frame.drop(columns="split")
     elif download_if_missing:
-        frame, source = _fetch_openml(data_home)
+        try:
+            frame, source = _fetch_openml(data_home)
+        except OSError as error:
+            # urllib's URLError is an OSError: no network, or OpenML is down.
+            raise FileNotFoundError(
+                f"No {ADULT_FILE} in data_home={data_home!r}, and fetching Adult "
+                f"from OpenML failed ({error}). Put {ADULT_FILE} in that folder."
+            ) from error
         # NOTE: the order adult.data then adult.test is what OpenML's upload
         # describes; it was not checked against the UCI files here.
         is_train = np.arange(len(frame)) < N_TRAIN_ROWS

@@ -28,7 +28,12 @@ from ._attention import attention_distance, attention_maps, layer_mapping
 from ._expected_gradients import expected_gradients
 from ._gradients import log_proba_gradients
 from ._kernel_shap import KernelShap
-from ._teachers import differentiable_model, module_device, module_dtype, transformed_rows
+from ._teachers import (
+    differentiable_model,
+    module_device,
+    module_dtype,
+    transformed_rows,
+)
 
 # Rows per forward pass when computing the teacher's gradients or attention.
 _TEACHER_BATCH_SIZE = 512
@@ -121,7 +126,7 @@ class _Term:
 
 
 def _attributed_rows(context):
-    """Set the teacher's explainer and draw the attributed rows, as a linear fit does."""
+    """Set the teacher's explainer and draw the attributed rows like a linear fit."""
     distiller = context.distiller
     distiller._set_explainer(context.X, context.rng)
     rows = distiller._attribution_rows(len(context.Z), context.rng)
@@ -152,8 +157,9 @@ def _teacher_module(distiller, mechanism_name):
 class ShapTerm(_Term):
     """SHAP alignment of a neural student against cached teacher SHAP values."""
 
-    def __init__(self, mechanism, Z_rows, weights_rows, teacher_phi, background,
-                 groups_matrix):
+    def __init__(
+        self, mechanism, Z_rows, weights_rows, teacher_phi, background, groups_matrix
+    ):
         super().__init__(mechanism, Z_rows, weights_rows)
         self.teacher_phi = teacher_phi
         self.background = background
@@ -215,8 +221,9 @@ class ShapTerm(_Term):
 class GradientTerm(_Term):
     """Alignment of the input gradients of ``log p(y* | x)``."""
 
-    def __init__(self, mechanism, Z_rows, weights_rows, targets, teacher_gradients,
-                 groups_matrix):
+    def __init__(
+        self, mechanism, Z_rows, weights_rows, targets, teacher_gradients, groups_matrix
+    ):
         super().__init__(mechanism, Z_rows, weights_rows)
         self.targets = targets
         self.teacher_gradients = teacher_gradients
@@ -284,8 +291,12 @@ class GradientTerm(_Term):
         return alignment_loss(teacher, student_gradients, weights)
 
 
-def teacher_input_gradients(mechanism, module, Z, targets, groups_matrix, positions, seed):
-    """Return a teacher's gradients of ``log p(target | x)`` per original column, on the CPU.
+def teacher_input_gradients(
+    mechanism, module, Z, targets, groups_matrix, positions, seed
+):
+    """Return a teacher's gradients of ``log p(target | x)`` per original column.
+
+    The gradients are returned on the CPU.
 
     Parameters
     ----------
@@ -391,7 +402,7 @@ class AttentionTerm(_Term):
 
 
 def teacher_attention(module, Z):
-    """Return a teacher's attention maps of the rows Z, one tensor per layer, on the CPU."""
+    """Return a teacher's attention maps of the rows Z, one CPU tensor per layer."""
     device = module_device(module)
     Z = torch.as_tensor(Z, dtype=module_dtype(module))
     was_training = module.training
@@ -404,7 +415,7 @@ def teacher_attention(module, Z):
                 _, maps = attention_maps(module, batch, "teacher")
                 if layers is None:
                     layers = [[] for _ in maps]
-                for layer, layer_maps in zip(layers, maps):
+                for layer, layer_maps in zip(layers, maps, strict=True):
                     layer.append(layer_maps.cpu())
     finally:
         module.train(was_training)

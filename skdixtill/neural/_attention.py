@@ -118,9 +118,9 @@ def layer_mapping(n_student_layers, n_teacher_layers, mapping="uniform", step=No
             "shallower student or a deeper teacher."
         )
     if mapping == "uniform":
-        return [math.floor(l * L_T / L_S + 0.5) - 1 for l in range(1, L_S + 1)]
+        return [math.floor(k * L_T / L_S + 0.5) - 1 for k in range(1, L_S + 1)]
     if mapping == "last":
-        return [L_T - L_S + l - 1 for l in range(1, L_S + 1)]
+        return [L_T - L_S + k - 1 for k in range(1, L_S + 1)]
     if mapping == "skip":
         if step is None:
             step = L_T // L_S
@@ -130,10 +130,8 @@ def layer_mapping(n_student_layers, n_teacher_layers, mapping="uniform", step=No
                 f"beyond the teacher's {L_T}; use a step between 1 and "
                 f"{L_T // L_S}."
             )
-        return [l * step - 1 for l in range(1, L_S + 1)]
-    raise ValueError(
-        f"layer mapping must be one of {LAYER_MAPPINGS}; got {mapping!r}."
-    )
+        return [k * step - 1 for k in range(1, L_S + 1)]
+    raise ValueError(f"layer mapping must be one of {LAYER_MAPPINGS}; got {mapping!r}.")
 
 
 def attention_distance(teacher_maps, student_maps, weights):
@@ -153,7 +151,7 @@ def attention_distance(teacher_maps, student_maps, weights):
     distance : scalar tensor
     """
     total = 0.0
-    for teacher, student in zip(teacher_maps, student_maps):
+    for teacher, student in zip(teacher_maps, student_maps, strict=True):
         if teacher.shape[1] != student.shape[1]:
             teacher = teacher.mean(dim=1, keepdim=True)
             student = student.mean(dim=1, keepdim=True)

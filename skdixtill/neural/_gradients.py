@@ -9,7 +9,7 @@ Gradients are taken with respect to the columns a model receives (after its
 preprocessing) and summed, with their signs, onto the original columns with
 the groups matrix, as attributions are. When teacher and student scale a
 numeric column differently, their gradients for it differ by the ratio of
-the scales; the scale normalisation of the alignment term removes a factor
+the scales. The scale normalisation of the alignment term removes a factor
 common to all columns, not one per column, so give both models the same
 preprocessing.
 """

@@ -78,12 +78,18 @@ class KernelShap:
     >>> explainer = KernelShap(np.eye(3))
     >>> x = torch.tensor([[1.0, 1.0, 1.0]], dtype=torch.float64)
     >>> background = torch.zeros((4, 3), dtype=torch.float64)
-    >>> explainer.attributions(lambda Z: Z @ weights, x, background)[0, :, 0]
-    tensor([ 1.,  2., -1.], dtype=torch.float64)
+    >>> phi = explainer.attributions(lambda Z: Z @ weights, x, background)
+    >>> phi[0, :, 0].round(decimals=6).tolist()
+    [1.0, 2.0, -1.0]
     """
 
     def __init__(
-        self, players_matrix, *, max_exact_players=10, n_coalitions=256, random_state=None
+        self,
+        players_matrix,
+        *,
+        max_exact_players=10,
+        n_coalitions=256,
+        random_state=None,
     ):
         players_matrix = np.asarray(players_matrix, dtype=float)
         if players_matrix.ndim != 2 or players_matrix.shape[0] == 0:
@@ -93,7 +99,8 @@ class KernelShap:
             )
         if n_coalitions < 2:
             raise ValueError(
-                f"n_coalitions must be at least 2 for paired sampling; got {n_coalitions}."
+                "n_coalitions must be at least 2 for paired sampling; got "
+                f"{n_coalitions}."
             )
         self.players_matrix = players_matrix
         self.max_exact_players = max_exact_players
@@ -131,8 +138,12 @@ class KernelShap:
         phi : tensor of shape (n_samples, n_players, n_outputs)
             Differentiable in whatever ``output`` depends on.
         """
-        column_masks = torch.as_tensor(self.column_masks_, dtype=Z.dtype, device=Z.device)
-        coefficients = torch.as_tensor(self.coefficients_, dtype=Z.dtype, device=Z.device)
+        column_masks = torch.as_tensor(
+            self.column_masks_, dtype=Z.dtype, device=Z.device
+        )
+        coefficients = torch.as_tensor(
+            self.coefficients_, dtype=Z.dtype, device=Z.device
+        )
         n_samples, n_columns = Z.shape
         n_evaluated = column_masks.shape[0]
         n_background = background.shape[0]
@@ -147,7 +158,9 @@ class KernelShap:
 
     def attributions_no_grad(self, output, Z, background):
         """Return :meth:`attributions` computed in chunks of rows, without gradients."""
-        rows_per_chunk = max(1, _MAX_FORWARD_ROWS // (len(self.masks_) * len(background)))
+        rows_per_chunk = max(
+            1, _MAX_FORWARD_ROWS // (len(self.masks_) * len(background))
+        )
         chunks = []
         with torch.no_grad():
             for start in range(0, len(Z), rows_per_chunk):
@@ -236,5 +249,7 @@ def _sampled_map(n_players, n_coalitions, rng):
     c = u / scale
 
     masks = np.concatenate([np.zeros((1, M)), Z, np.ones((1, M))])
-    coefficients = np.concatenate([-(L.sum(axis=1) + c)[:, None], L, c[:, None]], axis=1)
+    coefficients = np.concatenate(
+        [-(L.sum(axis=1) + c)[:, None], L, c[:, None]], axis=1
+    )
     return masks, coefficients

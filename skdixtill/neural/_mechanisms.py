@@ -46,7 +46,9 @@ class ShapAlignment(AlignmentMechanism):
     these settings. A neural student's SHAP values are estimated, at every
     training step, on ``n_rows`` rows drawn from those whose teacher
     attributions are cached, against ``n_background`` rows drawn from the
-    distiller's background sample.
+    distiller's background sample. They are interventional SHAP values, so
+    a tree teacher explained with ``feature_perturbation="interventional"``
+    is compared like with like.
 
     Parameters
     ----------
@@ -61,12 +63,25 @@ class ShapAlignment(AlignmentMechanism):
         models linear in their input.
     n_rows : int, default=32
         Attributed rows the alignment term is computed on at each step.
-    n_coalitions : int, default=64
+    n_coalitions : int, default=32
         Coalitions evaluated per row by ``"kernel"``.
-    n_background : int, default=16
+    n_background : int, default=4
         Background rows drawn at each step.
     n_samples : int, default=16
         Draws per row of ``"expected_gradients"``.
+
+    Notes
+    -----
+    ``"kernel"`` evaluates the student on ``n_rows * (n_coalitions + 2) *
+    n_background`` rows per step, so these three settings set its cost. A
+    few background rows per step give a noisy but unbiased estimate of the
+    coalition values, and the noise averages out over the steps. On Adult
+    (an MLP (128, 64) student of XGBoost, 10 epochs, see
+    ``benchmarks/neural_students.py``), 32 rows, 34 coalitions and 4
+    background rows per step cost about 4 times the epoch time of classic
+    distillation and gave a test SHAP correlation of 0.93. With 66 coalitions
+    and 16 background rows the correlation was 0.935 and the epochs cost 50
+    times as much.
 
     See Also
     --------
@@ -95,8 +110,8 @@ class ShapAlignment(AlignmentMechanism):
         method="kernel",
         *,
         n_rows=32,
-        n_coalitions=64,
-        n_background=16,
+        n_coalitions=32,
+        n_background=4,
         n_samples=16,
     ):
         self.method = method
@@ -149,7 +164,12 @@ class GradientAlignment(AlignmentMechanism):
     }
 
     def __init__(
-        self, target="predicted", *, n_rows=32, smoothgrad_samples=0, smoothgrad_noise=0.1
+        self,
+        target="predicted",
+        *,
+        n_rows=32,
+        smoothgrad_samples=0,
+        smoothgrad_noise=0.1,
     ):
         self.target = target
         self.n_rows = n_rows

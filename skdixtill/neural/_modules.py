@@ -10,8 +10,8 @@ scikit-learn's transformers output.
 shape (n_samples, n_heads, n_tokens, n_tokens), whose rows sum to 1.
 
 ``n_features`` and ``n_classes`` may be left to None when the module is the
-student or teacher of ``DiXtillClassifier``: the distiller sets them from the
-data at fit, which matters when one-hot encoding makes the number of input
+student of ``DiXtillClassifier``, because the distiller sets them from the
+data at fit. This matters when one-hot encoding makes the number of input
 columns depend on the training rows.
 """
 
@@ -28,8 +28,8 @@ def _check_sizes(n_features, n_classes, name):
         raise ValueError(
             f"{name} needs n_features and n_classes; got n_features={n_features!r} "
             f"and n_classes={n_classes!r}. Pass module__n_features and "
-            "module__n_classes to the skorch net, or train it inside "
-            "DiXtillClassifier, which sets them from the data."
+            "module__n_classes to the skorch net. Only the student of "
+            "DiXtillClassifier gets them set from the data."
         )
 
 
@@ -112,9 +112,9 @@ class _EncoderLayer(nn.Module):
 class FeatureTokenTransformer(nn.Module):
     """Transformer over one token per input column, with a class token.
 
-    Column ``j`` of a row becomes the token ``x_j * w_j + b_j`` (a learned
-    embedding per column, as in the FT-Transformer of Gorishniy et al.,
-    2021); a learned class token is prepended, and the logits are read from
+    Column ``j`` of a row becomes the token ``x_j * w_j + b_j``, a learned
+    embedding per column as in the FT-Transformer of Gorishniy et al.
+    (2021). A learned class token is prepended, and the logits are read from
     it after the last layer. There are ``n_features + 1`` tokens.
 
     Parameters

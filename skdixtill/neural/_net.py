@@ -4,8 +4,8 @@ The student's own ``NeuralNetClassifier`` is rebuilt, with the same
 parameters, as a subclass that overrides two of skorch's extension points:
 
 - ``infer`` takes a dict ``{"X": rows, "row": row indices}`` and passes only
-  the rows to the module, so that ``get_loss`` knows which training rows a
-  batch holds;
+  the rows to the module, so that ``get_loss`` receives the indices of the
+  training rows in the batch;
 - ``get_loss`` looks up the teacher's logits and the sample weights of those
   rows and returns ``(1 - alpha) * CE + alpha * (KD + beta * XAI)``.
 
@@ -53,7 +53,9 @@ class DistillationTargets:
         the attributed rows.
     """
 
-    def __init__(self, teacher_logits, weights, alpha, beta, temperature, alignment_term):
+    def __init__(
+        self, teacher_logits, weights, alpha, beta, temperature, alignment_term
+    ):
         self.teacher_logits = teacher_logits
         self.weights = weights
         self.alpha = alpha
@@ -119,7 +121,9 @@ def check_logits(logits, n_classes):
         )
     with torch.no_grad():
         in_unit_interval = bool(((logits >= 0) & (logits <= 1)).all())
-        sums_to_one = bool(torch.allclose(logits.sum(dim=1), torch.ones_like(logits[:, 0])))
+        sums_to_one = bool(
+            torch.allclose(logits.sum(dim=1), torch.ones_like(logits[:, 0]))
+        )
     if len(logits) > 1 and in_unit_interval and sums_to_one:
         raise ValueError(
             "The student's module returns probabilities (rows in [0, 1] that sum "
