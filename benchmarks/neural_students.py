@@ -18,7 +18,9 @@ It then measures:
 
 Run from the repository root:
 
-    .venv/bin/python benchmarks/neural_students.py --data-home /work/shared/data
+    .venv/bin/python benchmarks/neural_students.py --data-home DIR
+
+where DIR contains adult.csv.gz (or omit --data-home to fetch Adult from OpenML).
 
 Timings depend on the machine and on its load; torch runs on ``--threads``
 threads.
@@ -58,7 +60,7 @@ def parse_args():
     parser.add_argument("--lr", type=float, default=3e-3, help="Adam learning rate")
     parser.add_argument("--hidden", default="128,64", help="hidden units of the MLP")
     parser.add_argument(
-        "--beta", type=float, default=1.0, help="weight of the XAI term"
+        "--beta", type=float, default=0.3, help="weight of the XAI term"
     )
     parser.add_argument("--threads", type=int, default=1, help="torch threads")
     parser.add_argument(
@@ -276,28 +278,28 @@ def make_attention_pipeline(columns, net):
 def print_table(teacher_accuracy, teacher_seconds, results, overhead):
     print()
     header = (
-        f"{'model':<26} {'accuracy':>8} {'rho':>6} {'rho/row':>7} {'top-3':>6} "
+        f"{'model':<32} {'accuracy':>8} {'rho':>6} {'rho/row':>7} {'top-3':>6} "
         f"{'fit s':>7} {'train s':>7}"
     )
     print(header)
     print("-" * len(header))
     print(
-        f"{'teacher (XGBoost)':<26} {100 * teacher_accuracy:>8.2f} {'':>6} {'':>7} "
+        f"{'teacher (XGBoost)':<32} {100 * teacher_accuracy:>8.2f} {'':>6} {'':>7} "
         f"{'':>6} {teacher_seconds:>7.1f} {'':>7}"
     )
     for name, row in results.items():
         print(
-            f"{'MLP, ' + name:<26} {100 * row['accuracy']:>8.2f} "
+            f"{'MLP, ' + name:<32} {100 * row['accuracy']:>8.2f} "
             f"{row['shap_correlation']:>6.3f} {row['shap_correlation_per_row']:>7.3f} "
             f"{row['top3_overlap']:>6.3f} {row['fit_seconds']:>7.1f} "
             f"{row['training_seconds']:>7.1f}"
         )
     print()
-    print(f"{'mechanism':<26} {'KD s':>7} {'aligned s':>9} {'overhead':>8}")
+    print(f"{'mechanism':<32} {'KD s':>7} {'aligned s':>9} {'overhead':>8}")
     for name, row in overhead.items():
         ratio = row["aligned_seconds"] / row["classic_kd_seconds"]
         print(
-            f"{name:<26} {row['classic_kd_seconds']:>7.1f} "
+            f"{name:<32} {row['classic_kd_seconds']:>7.1f} "
             f"{row['aligned_seconds']:>9.1f} {ratio:>7.1f}x"
         )
 

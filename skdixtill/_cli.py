@@ -102,9 +102,12 @@ def _add_model_arguments(parser):
     )
     group.add_argument(
         "--student",
-        choices=["logistic", "additive"],
+        choices=["logistic", "additive", "mlp"],
         default="logistic",
-        help="logistic regression or an additive spline model (default: logistic)",
+        help=(
+            "logistic regression, an additive spline model, or an MLP with "
+            "hidden layers of 128 and 64 units (default: logistic)"
+        ),
     )
     group.add_argument(
         "--xai",
@@ -133,8 +136,12 @@ def _add_model_arguments(parser):
     group.add_argument(
         "--feature-perturbation",
         choices=["tree_path_dependent", "interventional"],
-        default="tree_path_dependent",
-        help="how TreeSHAP treats absent features (default: tree_path_dependent)",
+        default=None,
+        help=(
+            "how TreeSHAP treats absent features (default: interventional for "
+            "the MLP, whose own SHAP values are interventional, "
+            "tree_path_dependent otherwise)"
+        ),
     )
     group.add_argument(
         "--n-attribution-samples",
@@ -151,8 +158,11 @@ def _add_model_arguments(parser):
     group.add_argument(
         "--n-fas-samples",
         type=_bounded(int, 1),
-        default=100,
-        help="test rows on which attribution stability is measured (default: 100)",
+        default=None,
+        help=(
+            "test rows on which attribution stability is measured (default: 100, "
+            "or 20 for the MLP, whose KernelSHAP values cost about 40 ms a row)"
+        ),
     )
     group.add_argument(
         "--random-state", type=_bounded(int, 0), default=0, help="seed (default: 0)"

@@ -207,7 +207,31 @@ def build_student(args, X_train):
 
     if args.student == "additive":
         return make_additive_student(X_train)
+    if args.student == "mlp":
+        from .neural import make_mlp_student
+
+        # The settings of benchmarks/neural_students.py, measured on Adult.
+        return make_mlp_student(
+            X_train,
+            hidden=(128, 64),
+            max_epochs=10,
+            lr=3e-3,
+        )
     return make_default_student(X_train)
+
+
+def n_fas_samples(args):
+    """Return the rows for attribution stability: chosen, or the default."""
+    if args.n_fas_samples is not None:
+        return args.n_fas_samples
+    return 20 if args.student == "mlp" else 100
+
+
+def feature_perturbation(args):
+    """Return the TreeSHAP mode: the chosen one, or the student kind's default."""
+    if args.feature_perturbation is not None:
+        return args.feature_perturbation
+    return "interventional" if args.student == "mlp" else "tree_path_dependent"
 
 
 def fit_models(args, teacher, prefit, X_train, y_train):
@@ -246,7 +270,7 @@ def fit_models(args, teacher, prefit, X_train, y_train):
             alpha=alpha,
             beta=beta,
             temperature=args.temperature,
-            feature_perturbation=args.feature_perturbation,
+            feature_perturbation=feature_perturbation(args),
             n_attribution_samples=args.n_attribution_samples,
             random_state=args.random_state,
             verbose=args.verbose,
@@ -267,7 +291,7 @@ def evaluate(models, X_test, y_test, args):
     dixtill = models["dixtill"][0]
     rng = np.random.RandomState(args.random_state)
     eval_rows = _sample(len(X_test), args.n_eval_samples, rng)
-    fas_rows = _sample(len(X_test), args.n_fas_samples, rng)
+    fas_rows = _sample(len(X_test), n_fas_samples(args), rng)
     X_eval = _take(X_test, eval_rows)
     X_fas = _take(X_test, fas_rows)
 
@@ -310,13 +334,12 @@ def evaluate(models, X_test, y_test, args):
 def _predictive_metrics(name, model, X_test, y_test, teacher_predictions):
     from sklearn.metrics import accuracy_score, f1_score, log_loss, roc_auc_score
 
-    if name == "teacher":
-        predict_model = model
-    else:
-        predict_model = model.student_
-    proba = predict_model.predict_proba(X_test)
-    predictions = predict_model.classes_[np.argmax(proba, axis=1)]
-    classes = predict_model.classes_
+    # The distiller maps a neural student's class indices back to labels;
+    # size and latency are those of the deployed model, student_.
+    predict_model = model if name == "teacher" else model.student_
+    proba = model.predict_proba(X_test)
+    classes = model.classes_
+    predictions = classes[np.argmax(proba, axis=1)]
     if len(classes) == 2:
         auc = roc_auc_score(y_test, proba[:, 1])
     else:
@@ -445,11 +468,11 @@ def report_dict(args, dataset, rows, models, X_train, y_train, X_test, y_test):
                 "teacher_method": dixtill.teacher_attribution_method_,
                 "teacher_output_space": dixtill.teacher_output_space_,
                 "student_output_space": dixtill.student_output_space_,
-                "feature_perturbation": args.feature_perturbation,
+                "feature_perturbation": feature_perturbation(args),
                 "n_attribution_samples": min(args.n_attribution_samples, len(X_train)),
                 "n_background_samples": dixtill.n_background_samples,
                 "n_eval_samples": min(args.n_eval_samples, len(X_test)),
-                "n_fas_samples": min(args.n_fas_samples, len(X_test)),
+                "n_fas_samples": min(n_fas_samples(args), len(X_test)),
             },
             "data": {
                 "n_train": len(X_train),

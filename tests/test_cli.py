@@ -195,3 +195,30 @@ def test_load_adult_missing_file(tmp_path):
     """Without the file and without download, load_adult names the file."""
     with pytest.raises(FileNotFoundError, match="adult.csv.gz"):
         load_adult(tmp_path, download_if_missing=False)
+
+
+def test_mlp_student_runs(tmp_path, capsys):
+    """--student mlp distils into a neural student and reports its alignment."""
+    report = tmp_path / "mlp.json"
+    code = main(
+        [
+            "distill",
+            "--student",
+            "mlp",
+            "--n-eval-samples",
+            "20",
+            "--n-fas-samples",
+            "3",
+            "--output",
+            str(tmp_path / "mlp.joblib"),
+            "--report",
+            str(report),
+        ]
+    )
+    assert code == 0, capsys.readouterr().err
+    content = json.loads(report.read_text())
+    assert content["attributions"]["n_fas_samples"] == 3
+    assert content["attributions"]["teacher_method"] == "TreeSHAP (interventional)"
+    dixtill = content["rows"][3]
+    assert dixtill["accuracy"] > 0.85
+    assert -1 <= dixtill["shap_correlation"] <= 1

@@ -270,6 +270,21 @@ def test_bare_net_student_with_float32_input():
     assert distiller.explain(X[:2]).shape == (2, 13, 3)
 
 
+def test_neural_student_reuses_cached_teacher_rows():
+    """A neural and a linear student with one random_state explain the same rows."""
+    teacher = FrozenEstimator(_forest().fit(X_WINE, Y_WINE))
+    settings = dict(n_attribution_samples=50, random_state=0)
+    linear = DiXtillClassifier(teacher, **settings).fit(X_WINE, Y_WINE)
+    neural = DiXtillClassifier(teacher, _mlp_student(X_WINE, max_epochs=1), **settings)
+    neural.fit(X_WINE, Y_WINE)
+
+    assert linear.attribution_stats_["rows_requested"] == 50
+    assert neural.attribution_stats_["rows_requested"] == 50
+    # Every row the neural student's fit requested was in the cache.
+    assert neural.attribution_stats_["rows_explained"] == 0
+    assert_array_equal(neural._background_rows, linear._background_rows)
+
+
 @pytest.mark.parametrize("method", ["kernel", "expected_gradients"])
 def test_shap_alignment_methods_raise_correlation(method):
     """Both SHAP estimates make the student's attributions closer to the teacher's."""

@@ -1,7 +1,7 @@
 """Alignment terms of neural students: teacher side once, student side per step.
 
 A term is built in two phases. ``build`` computes, or reads from the
-distiller's cache, the teacher's explanations of the attributed rows; it
+distiller's cache, the teacher's explanations of the attributed rows. It
 draws those rows from the distiller's random state in the same order as a
 linear student's fit, so both kinds of student share the cached teacher
 attributions. ``bind`` then fits the term to the student's initialised
@@ -128,8 +128,8 @@ class _Term:
 def _attributed_rows(context):
     """Set the teacher's explainer and draw the attributed rows like a linear fit."""
     distiller = context.distiller
-    distiller._set_explainer(context.X, context.rng)
-    rows = distiller._attribution_rows(len(context.Z), context.rng)
+    distiller._set_explainer(context.X, context.rng, context.weights)
+    rows = distiller._attribution_rows(len(context.Z), context.rng, context.weights)
     # Gradients and attention maps are not cached, so every requested row
     # is computed.
     distiller.attribution_stats_ = {

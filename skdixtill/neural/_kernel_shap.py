@@ -12,12 +12,12 @@ outputs to its parameters.
   the Shapley weights ``|S|! (M - |S| - 1)! / M!``: the values are exact
   interventional SHAP values, the ones ``shap.ExactExplainer`` computes with
   an ``Independent`` masker over the same background.
-- With more features, the coalitions of the sizes that the budget can hold
-  in full are enumerated, from the outside in (sizes 1 and M - 1 first,
-  as ``shap.KernelExplainer`` does), and the rest of the budget is drawn
-  with paired sampling: a size ``s`` with probability proportional to the
-  Shapley kernel ``(M - 1) / (s (M - s))``, a subset of that size
-  uniformly, and its complement. The values solve KernelSHAP's weighted
+- With more features, the coalitions of the sizes that fit the budget in
+  full are enumerated from the outside in, sizes 1 and M - 1 first, as
+  ``shap.KernelExplainer`` does. The rest of the budget is drawn with paired
+  sampling: a size ``s`` with probability proportional to the Shapley
+  kernel ``(M - 1) / (s (M - s))``, a subset of that size uniformly, and its
+  complement. The values solve KernelSHAP's weighted
   least-squares problem under the constraint that they add up to
   ``v(all) - v(none)`` (Lundberg and Lee, 2017; Covert and Lee, 2021). They
   are an estimate that adds up exactly, and its error shrinks as
