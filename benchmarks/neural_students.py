@@ -40,7 +40,11 @@ from xgboost import XGBClassifier
 
 from skdixtill import DiXtillClassifier, make_teacher_pipeline
 from skdixtill.datasets import load_adult
-from skdixtill.metrics import shap_correlation, top_k_overlap
+from skdixtill.metrics import (
+    feature_attribution_stability,
+    shap_correlation,
+    top_k_overlap,
+)
 from skdixtill.neural import (
     FeatureTokenTransformer,
     KernelShap,
@@ -63,6 +67,9 @@ def parse_args():
         "--beta", type=float, default=0.3, help="weight of the XAI term"
     )
     parser.add_argument("--threads", type=int, default=1, help="torch threads")
+    parser.add_argument(
+        "--n-fas", type=int, default=20, help="test rows for the students' FAS"
+    )
     parser.add_argument(
         "--overhead-rows",
         type=int,
@@ -89,12 +96,18 @@ def mlp_student(X, args, **params):
     return make_mlp_student(X, **settings)
 
 
-def alignment_metrics(distiller, X_eval):
+def alignment_metrics(distiller, X_eval, n_fas):
     phi_teacher = distiller.explain_teacher(X_eval)
     start = time.perf_counter()
     phi_student = distiller.explain(X_eval)
     explain_seconds = time.perf_counter() - start
+    # Each row's KernelSHAP values cost tens of milliseconds, and FAS explains
+    # every row 20 times, so it is measured on the first n_fas rows.
+    fas = feature_attribution_stability(
+        distiller.explain, X_eval.iloc[:n_fas], random_state=0
+    )
     return {
+        "fas": fas,
         "shap_correlation": shap_correlation(phi_teacher, phi_student),
         "shap_correlation_per_row": shap_correlation(
             phi_teacher, phi_student, per_row=True
@@ -129,7 +142,7 @@ def students(frozen, X_train, y_train, X_test, y_test, X_eval, args):
             "fit_seconds": seconds,
             "teacher_attribution_seconds": teacher_seconds,
             "training_seconds": seconds - teacher_seconds,
-            **alignment_metrics(distiller, X_eval),
+            **alignment_metrics(distiller, X_eval, args.n_fas),
         }
         if name == "classic KD":
             results[name]["explain_error"] = explain_error(distiller, X_eval)
@@ -279,19 +292,20 @@ def print_table(teacher_accuracy, teacher_seconds, results, overhead):
     print()
     header = (
         f"{'model':<32} {'accuracy':>8} {'rho':>6} {'rho/row':>7} {'top-3':>6} "
-        f"{'fit s':>7} {'train s':>7}"
+        f"{'FAS':>6} {'fit s':>7} {'train s':>7}"
     )
     print(header)
     print("-" * len(header))
     print(
         f"{'teacher (XGBoost)':<32} {100 * teacher_accuracy:>8.2f} {'':>6} {'':>7} "
-        f"{'':>6} {teacher_seconds:>7.1f} {'':>7}"
+        f"{'':>6} {'':>6} {teacher_seconds:>7.1f} {'':>7}"
     )
     for name, row in results.items():
         print(
             f"{'MLP, ' + name:<32} {100 * row['accuracy']:>8.2f} "
             f"{row['shap_correlation']:>6.3f} {row['shap_correlation_per_row']:>7.3f} "
-            f"{row['top3_overlap']:>6.3f} {row['fit_seconds']:>7.1f} "
+            f"{row['top3_overlap']:>6.3f} {row['fas']:>6.3f} "
+            f"{row['fit_seconds']:>7.1f} "
             f"{row['training_seconds']:>7.1f}"
         )
     print()
