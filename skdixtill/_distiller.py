@@ -70,7 +70,7 @@ class DiXtillClassifier(ClassifierMixin, BaseEstimator):
         cloned and fitted on (X, y), unless it is wrapped in
         ``sklearn.frozen.FrozenEstimator``, in which case it is used as it is.
         TreeSHAP explains XGBoost, LightGBM and scikit-learn's tree ensembles,
-        alone or at the end of a Pipeline of column-wise steps; other
+        alone or at the end of a Pipeline of column-wise steps. Other
         teachers are explained by shap's permutation explainer, at a higher
         cost.
     student : LogisticRegression or Pipeline, default=None

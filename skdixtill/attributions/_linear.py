@@ -26,7 +26,7 @@ def linear_attributions(Z, coef, mean, groups_matrix):
         Multiclass attributions are centred over classes.
     """
     if hasattr(Z, "detach"):
-        # A torch tensor: torch is already imported by whoever made it.
+        # A torch tensor, so torch is already imported.
         import torch
 
         phi = torch.einsum("nc,kc,cf->nfk", Z - mean, coef, groups_matrix)

@@ -64,10 +64,10 @@ def _columns(categorical, numeric, numeric_steps):
 def make_default_student(X, *, C=1.0, max_iter=1000):
     """Build a logistic regression student suited to the columns of X.
 
-    Numeric columns are imputed with their median (with an indicator column
-    where values were missing at fit) and standardised; categorical columns are
-    one-hot encoded, with missing values as a category of their own and
-    categories unseen at fit encoded as all zeros.
+    Numeric columns are imputed with their median and standardised, with an
+    indicator column where values were missing at fit. Categorical columns
+    are one-hot encoded: missing values are a category of their own, and
+    categories unseen at fit are encoded as all zeros.
 
     Parameters
     ----------
@@ -109,19 +109,19 @@ def make_default_student(X, *, C=1.0, max_iter=1000):
 def make_additive_student(X, *, n_knots=8, degree=3, C=1.0, max_iter=1000):
     """Build an additive student: splines for numbers, one-hot for categories.
 
-    Each numeric column is imputed with its median and expanded into B-splines
-    with knots at quantiles of the training values; each categorical column is
-    one-hot encoded. The logistic regression on top makes the model additive
-    in the original columns: its log-odds are a sum of one shape function per
-    column, whose SHAP values are exact and cheap.
+    Each numeric column is imputed with its median, standardised and
+    expanded into cubic B-splines with knots spread evenly over its range,
+    continued linearly beyond it. Each categorical column is one-hot encoded.
+    The logistic regression on top makes the model additive in the original
+    columns: its log-odds are a sum of one shape function per column, whose
+    SHAP values are exact and cheap.
 
     Parameters
     ----------
     X : array-like or DataFrame of shape (n_samples, n_features)
         Only the column types are read.
     n_knots : int, default=8
-        Knots per numeric column. Knots that coincide, as in a column that is
-        mostly zero, are merged.
+        Knots per numeric column, evenly spaced over its training range.
     degree : int, default=3
         Degree of the splines.
     C : float, default=1.0
