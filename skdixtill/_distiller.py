@@ -32,16 +32,21 @@ from ._validation import (
     logistic_settings,
     split_student,
 )
-from .attributions._cache import AttributionCache, cache_location, fingerprint, row_hashes
+from .attributions._cache import (
+    AttributionCache,
+    cache_location,
+    fingerprint,
+    row_hashes,
+)
 from .attributions._linear import linear_attributions
 from .attributions._teacher import (
     AdditivityError,
-    unwrap,
     AttributionWarning,
     TeacherExplainer,
     center_classes,
     teacher_logits,
     to_dense,
+    unwrap,
     warn_agnostic_cost,
 )
 from .students._builders import make_default_student
@@ -483,7 +488,11 @@ class DiXtillClassifier(ClassifierMixin, BaseEstimator):
 
     def _alignment_data(self, X, weights, rng):
         """Return the teacher's normalised attributions on a row sample, or None."""
-        self.attribution_stats_ = {"rows_requested": 0, "rows_explained": 0, "seconds": 0.0}
+        self.attribution_stats_ = {
+            "rows_requested": 0,
+            "rows_explained": 0,
+            "seconds": 0.0,
+        }
         self._set_explainer(X, rng, weights)
         if self.alpha == 0 or self.beta == 0:
             return None
@@ -511,7 +520,10 @@ class DiXtillClassifier(ClassifierMixin, BaseEstimator):
         self._background_rows = background_rows
         background = _take(X, background_rows)
         explainer = TeacherExplainer(
-            self.teacher_, self._teacher_classes(), self.feature_perturbation, background,
+            self.teacher_,
+            self._teacher_classes(),
+            self.feature_perturbation,
+            background,
             verbose=self.verbose,
             seed=rng.randint(np.iinfo(np.int32).max),
         )
@@ -565,7 +577,7 @@ class DiXtillClassifier(ClassifierMixin, BaseEstimator):
         )
 
     def _teacher_attributions(self, X):
-        """Return the teacher's attributions per input column, from the cache when there.
+        """Return the teacher's attributions per input column, cached or computed.
 
         Interventional TreeSHAP that does not add up to the teacher's output
         (shap 0.51 gets some forests and histogram gradient boosting wrong)
@@ -576,7 +588,9 @@ class DiXtillClassifier(ClassifierMixin, BaseEstimator):
         try:
             return self._explained_rows(X)
         except AdditivityError as error:
-            if not (explainer.is_tree and explainer.feature_perturbation == "interventional"):
+            if not (
+                explainer.is_tree and explainer.feature_perturbation == "interventional"
+            ):
                 raise
             warnings.warn(
                 f"{error} Falling back to feature_perturbation='tree_path_dependent'.",
