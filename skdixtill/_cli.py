@@ -3,6 +3,7 @@
 # License: BSD-3-Clause
 
 import argparse
+import math
 import sys
 
 from . import __version__
@@ -22,6 +23,8 @@ def _bounded(kind, low=None, high=None, low_open=False):
             raise argparse.ArgumentTypeError(
                 f"expected {kind.__name__}, got {text!r}"
             ) from None
+        if not math.isfinite(value):
+            raise argparse.ArgumentTypeError(f"expected a finite number, got {text}")
         too_low = low is not None and (value <= low if low_open else value < low)
         too_high = high is not None and value > high
         if too_low or too_high:

@@ -53,7 +53,7 @@ def load_data(args):
     if args.target not in frame.columns:
         raise UsageError(
             f"--target {args.target!r} is not a column of {args.data}; columns: "
-            f"{list(frame.columns)}."
+            f"{_shorten(frame.columns)}."
         )
     name = os.path.splitext(os.path.basename(args.data))[0]
     return _split(_drop(frame, args.drop), args.target, args) + (
@@ -80,12 +80,20 @@ def _read_table(path):
         ) from error
 
 
+def _shorten(columns, limit=12):
+    """Return the first column names, and how many more there are."""
+    names = [str(name) for name in columns]
+    if len(names) <= limit:
+        return ", ".join(names)
+    return ", ".join(names[:limit]) + f" and {len(names) - limit} more"
+
+
 def _drop(frame, columns):
     unknown = [column for column in columns if column not in frame.columns]
     if unknown:
         raise UsageError(
             f"--drop names columns that are not in the data: {unknown}; columns: "
-            f"{list(frame.columns)}."
+            f"{_shorten(frame.columns)}."
         )
     return frame.drop(columns=columns)
 

@@ -138,8 +138,10 @@ class DiXtillClassifier(ClassifierMixin, BaseEstimator):
     teacher_ : classifier
         The fitted teacher.
     student_ : LogisticRegression or Pipeline
-        The fitted student, a plain scikit-learn model that predicts without
-        torch.
+        The fitted student, a plain scikit-learn model. A linear or additive
+        student predicts without torch. A skorch student's ``predict``
+        returns class indices, as skorch's does; ``classes_[indices]`` gives
+        the labels, and the distiller's own ``predict`` returns them.
     teacher_output_space_ : str
         What the teacher's attributions explain: ``"log-odds"``,
         ``"probability"`` or ``"decision function"``.

@@ -589,3 +589,23 @@ def test_module_classifier_rejects_wrong_logits():
 
     with pytest.raises(ValueError, match=r"expects logits of shape \(n_samples, 3\)"):
         classifier.predict_proba(X_WINE)
+
+
+@pytest.mark.parametrize(
+    "settings, match",
+    [
+        ({"hidden": (0,)}, "hidden"),
+        ({"dropout": 1.5}, "dropout"),
+        ({"max_epochs": 0}, "max_epochs"),
+        ({"lr": 0.0}, "lr"),
+    ],
+)
+def test_mlp_student_rejects_bad_settings(settings, match):
+    """make_mlp_student rejects settings that cannot train, naming each."""
+    import pandas as pd
+
+    from skdixtill.neural import make_mlp_student
+
+    X = pd.DataFrame({"age": [30.0, 40.0], "job": ["a", "b"]})
+    with pytest.raises(ValueError, match=match):
+        make_mlp_student(X, **settings)

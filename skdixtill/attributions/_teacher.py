@@ -391,7 +391,9 @@ def warn_agnostic_cost(explainer, n_rows):
         "TreeSHAP supports, so it is explained with shap's model-agnostic "
         f"permutation explainer: about {n_calls} evaluations of "
         f"{len(explainer.background)} background rows each for {n_rows} rows. "
-        "Lower n_attribution_samples or n_background_samples to make fit faster.",
+        "Lower n_attribution_samples or n_background_samples to make fit faster. "
+        "A differentiable teacher (a skorch net or ModuleClassifier) can be "
+        "aligned with xai='gradient' instead, which needs no model-agnostic SHAP.",
         AttributionWarning,
         stacklevel=3,
     )

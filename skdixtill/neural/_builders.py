@@ -79,6 +79,8 @@ def make_mlp_student(
     >>> make_mlp_student(X, hidden=(16,)).named_steps["net"].module__hidden
     (16,)
     """
+    _check_mlp_settings(hidden, dropout, max_epochs, batch_size, lr)
+
     import torch
     from skorch import NeuralNetClassifier
 
@@ -103,3 +105,24 @@ def make_mlp_student(
         **net_params,
     )
     return Pipeline([("columns", columns), ("net", net)])
+
+
+def _check_mlp_settings(hidden, dropout, max_epochs, batch_size, lr):
+    """Reject settings that cannot train an MLP, before anything is fitted."""
+    problems = []
+    units = tuple(hidden) if hasattr(hidden, "__iter__") else (hidden,)
+    if not units or not all(isinstance(u, int) and u > 0 for u in units):
+        problems.append(f"hidden={hidden!r} (expected positive integers)")
+    if not 0 <= dropout < 1:
+        problems.append(f"dropout={dropout!r} (expected a value in [0, 1))")
+    if not (isinstance(max_epochs, int) and max_epochs > 0):
+        problems.append(f"max_epochs={max_epochs!r} (expected a positive integer)")
+    if not (isinstance(batch_size, int) and (batch_size > 0 or batch_size == -1)):
+        problems.append(
+            f"batch_size={batch_size!r} (expected a positive integer, or -1 for "
+            "all rows)"
+        )
+    if not lr > 0:
+        problems.append(f"lr={lr!r} (expected a positive number)")
+    if problems:
+        raise ValueError("Invalid MLP student settings: " + "; ".join(problems) + ".")
