@@ -15,6 +15,8 @@ import numpy as np
 import pandas as pd
 
 from ._cli import UsageError
+from ._sampling import sample_rows, take_rows
+from .metrics._alignment import _global_importance
 
 MODEL_NAMES = ("teacher", "student_alone", "kd", "dixtill")
 TOP_FEATURES = 10
@@ -295,22 +297,21 @@ def fit_models(args, teacher, prefit, X_train, y_train):
 def evaluate(models, X_test, y_test, args):
     """Return one row of metrics per model, and the attributions compared."""
     from .metrics import feature_attribution_stability, shap_correlation, top_k_overlap
+    from .metrics._scorers import teacher_class_index
 
     dixtill = models["dixtill"][0]
     rng = np.random.RandomState(args.random_state)
-    eval_rows = _sample(len(X_test), args.n_eval_samples, rng)
-    fas_rows = _sample(len(X_test), n_fas_samples(args), rng)
-    X_eval = _take(X_test, eval_rows)
-    X_fas = _take(X_test, fas_rows)
+    eval_rows = sample_rows(len(X_test), args.n_eval_samples, rng)
+    fas_rows = sample_rows(len(X_test), n_fas_samples(args), rng)
+    X_eval = take_rows(X_test, eval_rows)
+    X_fas = take_rows(X_test, fas_rows)
 
     log(f"Explaining the teacher on {len(eval_rows)} test rows...")
     teacher_phi = dixtill.explain_teacher(X_eval)
     teacher_predictions = dixtill.teacher_.predict(X_test)
     predicted_class = None
     if teacher_phi.ndim == 3:
-        predicted_class = np.searchsorted(
-            dixtill.classes_, teacher_predictions[eval_rows]
-        )
+        predicted_class = teacher_class_index(dixtill, X_eval)
 
     rows, attributions = [], {"teacher": teacher_phi}
     for name in MODEL_NAMES:
@@ -376,16 +377,6 @@ def _latency(model, X):
     return 1e6 * best / len(X)
 
 
-def _sample(n_rows, n_requested, rng):
-    if n_requested >= n_rows:
-        return np.arange(n_rows)
-    return np.sort(rng.choice(n_rows, n_requested, replace=False))
-
-
-def _take(X, rows):
-    return X.iloc[rows] if isinstance(X, pd.DataFrame) else X[rows]
-
-
 # Report ------------------------------------------------------------------
 
 
@@ -444,11 +435,6 @@ def format_top_features(attributions, feature_names):
             f"{str(feature_names[s]):<{width}}{student[s]:>10.4f}"
         )
     return "\n".join(lines)
-
-
-def _global_importance(phi):
-    absolute = np.abs(phi)
-    return absolute.mean(axis=tuple(i for i in range(absolute.ndim) if i != 1))
 
 
 def report_dict(args, dataset, rows, models, X_train, y_train, X_test, y_test):

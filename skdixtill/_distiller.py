@@ -25,6 +25,7 @@ from sklearn.utils.validation import (
 )
 
 from ._groups import check_feature_groups, group_matrix, output_groups
+from ._sampling import take_rows
 from ._validation import (
     check_teacher,
     check_X,
@@ -499,7 +500,7 @@ class DiXtillClassifier(ClassifierMixin, BaseEstimator):
         if self.alpha == 0 or self.beta == 0:
             return None
         rows = self._attribution_rows(len(X), rng, weights)
-        phi = self._teacher_attributions(_take(X, rows))
+        phi = self._teacher_attributions(take_rows(X, rows))
         # torch is imported here, not at module level, so that importing
         # skdixtill stays fast.
         import torch
@@ -520,7 +521,7 @@ class DiXtillClassifier(ClassifierMixin, BaseEstimator):
         background_rows = self._background_rows_of(len(X), rng, weights)
         # Neural students are explained against the same rows.
         self._background_rows = background_rows
-        background = _take(X, background_rows)
+        background = take_rows(X, background_rows)
         explainer = TeacherExplainer(
             self.teacher_,
             self._teacher_classes(),
@@ -535,7 +536,7 @@ class DiXtillClassifier(ClassifierMixin, BaseEstimator):
         self.teacher_output_space_ = explainer.output_space
         self.student_output_space_ = "log-odds"
         self.teacher_attribution_method_ = explainer.method
-        n_columns = explainer.transformed(_take(X, [0])).shape[1]
+        n_columns = explainer.transformed(take_rows(X, [0])).shape[1]
         preprocessor = explainer.preprocessor
         groups = self._groups(preprocessor, n_columns, "teacher")
         self._teacher_groups_matrix = group_matrix(groups, self.n_features_in_)
@@ -623,7 +624,7 @@ class DiXtillClassifier(ClassifierMixin, BaseEstimator):
         if cached:
             phi[found] = np.stack(cached)
         if len(missing):
-            computed, _ = explainer.explain(_take(X, missing))
+            computed, _ = explainer.explain(take_rows(X, missing))
             computed = np.einsum("ncK,cf->nfK", computed, self._teacher_groups_matrix)
             computed = center_classes(computed)
             phi[missing] = computed
@@ -782,12 +783,6 @@ class DiXtillClassifier(ClassifierMixin, BaseEstimator):
         # The default student imputes missing values.
         tags.input_tags.allow_nan = self.student is None
         return tags
-
-
-def _take(X, rows):
-    if isinstance(X, pd.DataFrame):
-        return X.iloc[rows]
-    return X[rows]
 
 
 def _public_shape(phi):

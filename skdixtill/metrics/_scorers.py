@@ -86,6 +86,20 @@ def teacher_class_index(distiller, X):
     return np.argmax(logits, axis=1)
 
 
+def _attributions(distiller, X):
+    """Return the teacher's and the student's attributions of X.
+
+    The third value is the teacher's predicted class per row for multiclass
+    attributions, which row-level metrics compare, and None otherwise.
+    """
+    phi_teacher = distiller.explain_teacher(X)
+    phi_student = distiller.explain(X)
+    predicted_class = None
+    if phi_teacher.ndim == 3:
+        predicted_class = teacher_class_index(distiller, X)
+    return phi_teacher, phi_student, predicted_class
+
+
 def shap_correlation_score(estimator, X, y=None):
     """Score a distiller by the SHAP correlation of its student with its teacher.
 
@@ -193,11 +207,7 @@ def top_k_overlap_score(estimator, X, y=None):
     top_k_overlap : The metric on two attribution arrays, any k.
     """
     distiller, X = distiller_and_input(estimator, X)
-    phi_teacher = distiller.explain_teacher(X)
-    phi_student = distiller.explain(X)
-    predicted_class = None
-    if phi_teacher.ndim == 3:
-        predicted_class = teacher_class_index(distiller, X)
+    phi_teacher, phi_student, predicted_class = _attributions(distiller, X)
     k = min(3, phi_teacher.shape[1])
     return top_k_overlap(phi_teacher, phi_student, k=k, predicted_class=predicted_class)
 
@@ -260,11 +270,7 @@ def neg_explanation_divergence_score(estimator, X, y=None):
     explanation_divergence : The metric on two attribution arrays.
     """
     distiller, X = distiller_and_input(estimator, X)
-    phi_teacher = distiller.explain_teacher(X)
-    phi_student = distiller.explain(X)
-    predicted_class = None
-    if phi_teacher.ndim == 3:
-        predicted_class = teacher_class_index(distiller, X)
+    phi_teacher, phi_student, predicted_class = _attributions(distiller, X)
     divergence = explanation_divergence(
         phi_teacher, phi_student, predicted_class=predicted_class
     )

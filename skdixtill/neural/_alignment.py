@@ -23,6 +23,7 @@ import numpy as np
 import torch
 
 from .._losses import alignment_loss, scale_normalize
+from .._sampling import take_rows
 from ..attributions._teacher import class_positions, split_pipeline
 from ._attention import attention_distance, attention_maps, layer_mapping
 from ._expected_gradients import expected_gradients
@@ -140,10 +141,6 @@ def _attributed_rows(context):
     return rows
 
 
-def _take(X, rows):
-    return X.iloc[rows] if hasattr(X, "iloc") else X[rows]
-
-
 def _teacher_module(distiller, mechanism_name):
     found = differentiable_model(distiller.teacher_)
     if found is None:
@@ -244,7 +241,7 @@ class GradientTerm(_Term):
         positions = class_positions(final.classes_, distiller._teacher_classes())
         start = time.perf_counter()
         Z_teacher = torch.as_tensor(
-            transformed_rows(preprocessor, _take(context.X, rows)),
+            transformed_rows(preprocessor, take_rows(context.X, rows)),
             dtype=module_dtype(teacher_module),
         )
         teacher_gradients = teacher_input_gradients(
@@ -356,7 +353,7 @@ class AttentionTerm(_Term):
         rows = _attributed_rows(context)
         preprocessor, teacher_module = _teacher_module(distiller, mechanism.name)
         start = time.perf_counter()
-        Z_teacher = transformed_rows(preprocessor, _take(context.X, rows))
+        Z_teacher = transformed_rows(preprocessor, take_rows(context.X, rows))
         teacher_maps = teacher_attention(teacher_module, Z_teacher)
         distiller.attribution_stats_["seconds"] = time.perf_counter() - start
         return cls(mechanism, context.Z[rows], context.weights[rows], teacher_maps)

@@ -17,6 +17,7 @@ from sklearn.pipeline import Pipeline
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, validate_params
 
+from .._sampling import sample_rows, take_rows
 from ..attributions._cache import row_hashes
 from ..attributions._teacher import unwrap
 from ..exceptions import AlignmentWarning
@@ -279,8 +280,8 @@ def alignment_report(
     distiller, X_distiller = distiller_and_input(estimator, X)
     n_samples = _n_rows(X_distiller)
     rng = check_random_state(random_state)
-    rows = _sample_rows(n_samples, max_rows, rng)
-    X_explained = _take(X_distiller, rows)
+    rows = sample_rows(n_samples, max_rows, rng)
+    X_explained = take_rows(X_distiller, rows)
 
     phi_teacher = distiller.explain_teacher(X_explained)
     phi_student = distiller.explain(X_explained)
@@ -291,9 +292,9 @@ def alignment_report(
 
     prediction = _prediction_metrics(estimator, distiller, X, X_distiller, y)
     agreement = _agreement_metrics(phi_teacher, phi_student, predicted_class, k)
-    stability_rows = _sample_rows(len(rows), max_stability_rows, rng)
+    stability_rows = sample_rows(len(rows), max_stability_rows, rng)
     stability = _stability_metrics(
-        distiller, _take(X_explained, stability_rows), n_draws, epsilon, rng
+        distiller, take_rows(X_explained, stability_rows), n_draws, epsilon, rng
     )
     features = _feature_table(phi_teacher, phi_student, names)
 
@@ -327,20 +328,6 @@ def _n_rows(X):
     if hasattr(X, "shape"):
         return X.shape[0]
     return len(X)
-
-
-def _take(X, rows):
-    if isinstance(X, pd.DataFrame):
-        return X.iloc[rows]
-    if hasattr(X, "toarray"):
-        X = X.toarray()
-    return np.asarray(X)[rows]
-
-
-def _sample_rows(n_samples, max_rows, rng):
-    if max_rows is None or max_rows >= n_samples:
-        return np.arange(n_samples)
-    return np.sort(rng.choice(n_samples, max_rows, replace=False))
 
 
 def _feature_names(distiller, n_features):
