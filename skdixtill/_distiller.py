@@ -568,16 +568,23 @@ class DiXtillClassifier(ClassifierMixin, BaseEstimator):
         return np.sort(rng.choice(candidates, n_rows, replace=False))
 
     def _cache_key(self):
+        """Return the cache key of the current explainer, hashed once per explainer.
+
+        Hashing a large teacher takes a noticeable fraction of a second, and
+        attribution stability calls explain_teacher once per noise draw.
+        """
         explainer = self._explainer
-        background = None if explainer.background is None else explainer.background
-        return fingerprint(
-            _CACHE_VERSION,
-            self.teacher_,
-            self._teacher_classes(),
-            explainer.method,
-            background,
-            self._teacher_groups_matrix,
-        )
+        if getattr(self, "_cache_key_of", (None, None))[0] is not explainer:
+            key = fingerprint(
+                _CACHE_VERSION,
+                self.teacher_,
+                self._teacher_classes(),
+                explainer.method,
+                explainer.background,
+                self._teacher_groups_matrix,
+            )
+            self._cache_key_of = (explainer, key)
+        return self._cache_key_of[1]
 
     def _teacher_attributions(self, X):
         """Return the teacher's attributions per input column, cached or computed.
