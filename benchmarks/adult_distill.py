@@ -10,7 +10,7 @@ Run from the repository root:
 
     .venv/bin/python benchmarks/adult_distill.py --data-home DIR
 
-where DIR holds adult.csv.gz (or omit --data-home to fetch Adult from OpenML).
+where DIR contains adult.csv.gz (or omit --data-home to fetch Adult from OpenML).
 """
 
 # License: BSD-3-Clause

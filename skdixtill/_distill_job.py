@@ -205,7 +205,7 @@ def _load_teacher(path):
     )
     if not (hasattr(teacher, "classes_") and has_scores):
         raise UsageError(
-            f"--teacher {path} holds a {type(teacher).__name__}, not a fitted "
+            f"--teacher {path} contains a {type(teacher).__name__}, not a fitted "
             "classifier with predict_proba or decision_function."
         )
     return teacher

@@ -106,11 +106,11 @@ class DiXtillClassifier(ClassifierMixin, BaseEstimator):
             default="tree_path_dependent"
         How TreeSHAP treats absent features: along the trees' own paths, or
         against ``n_background_samples`` training rows (what a linear
-        student's closed-form SHAP values compute). On Adult both gave the
-        student the same correlation with the teacher, measured against
-        either mode's attributions, while the path-dependent mode explained
-        rows about four times faster and needs no background, so its cache
-        is shared by fits on different rows (docs/method.md).
+        student's closed-form SHAP values compute). On Adult, students aligned
+        to either mode correlated equally well with the teacher's attributions
+        of both modes. The path-dependent mode explained rows about four times
+        faster, and it needs no background, so fits on different rows share
+        its cache (docs/method.md).
     n_attribution_samples : int, float or None, default=1000
         Training rows on which the teacher is explained and the alignment term
         is computed: a count, a fraction of the rows, or None for all rows.

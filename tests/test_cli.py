@@ -43,7 +43,7 @@ def test_distill_default_runs(report):
 
 
 def test_report_has_audit_fields(report):
-    """The JSON report holds versions, seeds, a data hash and the SHAP mode."""
+    """The JSON report contains versions, seeds, a data hash and the SHAP mode."""
     _, content, _ = report
     assert content["dataset"] == "breast_cancer"
     assert content["settings"]["random_state"] == 0
@@ -123,8 +123,8 @@ def _bad_inputs(tmp_path, german_csv):
 
 def test_bad_input_exits_two(tmp_path, german_csv, capsys, monkeypatch):
     """Each bad input prints one error line naming it and exits with 2."""
-    # OpenML is out of reach in tests; a refused download is what a user
-    # without network sees.
+    # OpenML is out of reach in tests, so the download fails as it does for a
+    # user without network.
     monkeypatch.setattr(
         "skdixtill.datasets._adult._fetch_openml",
         lambda data_home: (_ for _ in ()).throw(OSError("network unreachable")),

@@ -197,12 +197,13 @@ def single_torch_thread():
 def fit_linear_student(problem, max_iter, tol, verbose=0, log=print):
     """Minimise the objective with L-BFGS-B, from zero weights.
 
-    With an alignment term, the student is first fitted without it and then
-    on the whole objective from there. The scale normalisation of the
-    alignment term has gradients of order ``1 / sqrt(1e-8)`` near zero
-    weights, and on unscaled columns L-BFGS-B started there stalled (a
-    student that predicted one class on breast cancer data); from the
-    distilled weights it converges.
+    With an alignment term, the student first takes up to
+    ``WARM_UP_ITERATIONS`` iterations without it, then minimises the whole
+    objective from there. The scale normalisation of the alignment term has
+    gradients of order ``1 / sqrt(1e-8)`` near zero weights. Started there on
+    unscaled columns, L-BFGS-B stalled with a student that predicted one
+    class (breast cancer data), while from the warmed-up weights it
+    converges.
 
     Returns
     -------
